@@ -1,4 +1,4 @@
-"""Audio files in and out, resampling and channel handling: the only module that touches audio files.
+"""Audio files in and out, resampling and channels: the only module that touches audio files.
 
 Conventions used across upband:
 
@@ -322,8 +322,9 @@ def encode_bytes(audio: np.ndarray, sample_rate: int, *, format: str, subtype: s
                  bitrate_mode: str | None = None) -> bytes:
     """Encode float ``[C, T]`` audio to an in-memory file of the given libsndfile format.
 
-    Used by the codec simulators (OGG/Vorbis, OGG/Opus); ``compression_level`` and
-    ``bitrate_mode`` are passed to libsndfile.
+    Used by the codec simulators (OGG/Vorbis, OGG/Opus). ``compression_level`` (0 = best
+    quality, 1 = smallest) is passed to libsndfile; ``bitrate_mode`` too, but libsndfile 1.2
+    refuses it for OGG codecs (they always run as VBR), so leave it ``None`` for those.
     """
     import io
 
@@ -349,6 +350,19 @@ def normalize_subtype(subtype: str) -> str:
         raise UnsupportedFormatError(
             f"unsupported output subtype {subtype!r}; choose PCM_16, PCM_24, PCM_32 or FLOAT")
     return name
+
+
+def output_subtype(info: AudioInfo, bit_depth: str | None = None) -> str:
+    """The subtype to write for an input described by ``info``: ``bit_depth`` when given
+    (16/24/32/32f or a libsndfile name), else the input's own PCM/float subtype, else (lossy or
+    exotic inputs) PCM_24."""
+    if bit_depth is not None:
+        return normalize_subtype(bit_depth)
+    if info.subtype in ("PCM_16", "PCM_24", "PCM_32", "FLOAT"):
+        return info.subtype
+    if info.subtype == "DOUBLE":
+        return "FLOAT"
+    return "PCM_24"
 
 
 def output_format(path: PathLike, format: str | None = None) -> str:
@@ -518,11 +532,12 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int, *, quality: str = "VHQ"
     flat = x.reshape(-1, t)
     y = soxr.resample(np.ascontiguousarray(flat.T), sr_in, sr_out, quality=quality)
     y = np.asarray(y, dtype=np.float32).T
-    y = _fit_length(y, n_out)
+    y = fit_length(y, n_out)
     return np.ascontiguousarray(y).reshape(*lead, n_out)
 
 
-def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
+def fit_length(y: np.ndarray, n: int) -> np.ndarray:
+    """Crop or zero-pad the last axis of ``y`` to exactly ``n`` samples."""
     if y.shape[-1] >= n:
         return y[..., :n]
     pad = np.zeros((*y.shape[:-1], n - y.shape[-1]), y.dtype)
@@ -555,7 +570,7 @@ class StreamResampler:
         y = self._stream.resample_chunk(np.ascontiguousarray(a.T), last=last)
         y = np.asarray(y, dtype=np.float32).T
         if last:
-            y = _fit_length(y, resampled_length(self.frames_in, self.sr_in, self.sr_out)
+            y = fit_length(y, resampled_length(self.frames_in, self.sr_in, self.sr_out)
                             - self.frames_out)
         else:  # never emit more than the exact total can hold
             room = resampled_length(self.frames_in, self.sr_in, self.sr_out) - self.frames_out

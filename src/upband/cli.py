@@ -1,0 +1,286 @@
+"""The ``upband`` command line: argument parsing only; the work is done by the library.
+
+Every user error prints one line, ``upband: error: <what went wrong>``, on stderr and exits with
+status 2; an interrupted run exits with 130. Set ``UPBAND_DEBUG=1`` to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from upband import __version__
+from upband.errors import SpecError, UpbandError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see '{self.prog} --help')"
+        self.exit(EXIT_USAGE, f"upband: error: {message}{hint}\n")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """The ``upband`` parser with all its subcommands."""
+    parser = _Parser(prog="upband", description="Restore the high frequencies that music lost.")
+    parser.add_argument("--version", action="version", version=f"upband {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("info", help="rate, channels, length, format and detected bandwidth",
+                       description="Describe audio files: rate, channels, duration, "
+                       "format/subtype, detected cutoff and codec guess.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument("--no-detect", action="store_true", help="skip the bandwidth detector")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("degrade", help="simulate a band-limited or lossy version of a file",
+                       description="Degrade a file the way the papers do: a low-pass filter, "
+                       "an MP3/Opus round trip, decimation, or a random draw from a preset.")
+    p.add_argument("input", type=Path, metavar="INPUT")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT",
+                   help=".wav or .flac to write")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--filter", metavar="SPEC",
+                     help="low-pass filter spec, e.g. cheby1:6, ellip:12,rp=0.05,rs=20, "
+                     "butter:6,causal, stft, subsample (needs --cutoff)")
+    how.add_argument("--mp3", type=int, metavar="KBPS", help="LAME MP3 round trip (CBR)")
+    how.add_argument("--opus", type=int, metavar="KBPS", help="Opus round trip")
+    how.add_argument("--downsample", type=int, metavar="R",
+                     help="decimate by R (Chebyshev-I 8 anti-alias) and interpolate back")
+    how.add_argument("--preset", metavar="NAME",
+                     help="draw a degradation from a preset (see 'upband presets')")
+    p.add_argument("--cutoff", type=float, metavar="HZ", help="cutoff of --filter in Hz")
+    p.add_argument("--upsample", default="spline", choices=("spline", "sinc", "zoh"),
+                   help="how --downsample interpolates back (default: spline, as Kuleshov)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --preset draw (default 0)")
+    p.add_argument("--bit-depth", metavar="16|24|32f",
+                   help="output sample format (default: the input's)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    p.set_defaults(func=_degrade)
+
+    p = sub.add_parser("presets", help="list the degradation presets",
+                       description="List the named degradation presets and their sources.")
+    p.set_defaults(func=_presets)
+
+    p = sub.add_parser("metrics", help="compare an estimate with its reference",
+                       description="SNR, segmental SNR, SI-SDR, the three LSD definitions, "
+                       "high-band LSD/SNR, spectral MSE and ViSQOL (when installed). Rates are "
+                       "matched by resampling the estimate, lengths by cropping to the shorter.")
+    p.add_argument("reference", type=Path, metavar="REFERENCE")
+    p.add_argument("estimate", type=Path, metavar="ESTIMATE")
+    p.add_argument("--cutoff", type=float, metavar="HZ",
+                   help="also score the band above HZ (LSD and SNR)")
+    p.add_argument("--align", action="store_true",
+                   help="remove a delay of up to 1 s between the files (cross-correlation)")
+    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL even if installed")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=_metrics)
+
+    p = sub.add_parser("models", help="list the model architectures and pretrained models",
+                       description="One line per registered model: parameters, receptive "
+                       "field, MACs per second of 44.1 kHz audio and a description.")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = get_parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+        return status
+    except UpbandError as err:
+        return _fail(str(err))
+    except KeyboardInterrupt:
+        print("upband: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a bug: keep it to one line unless debugging
+        if os.environ.get("UPBAND_DEBUG"):
+            traceback.print_exc()
+        return _fail(f"internal error: {type(err).__name__}: {err} (set UPBAND_DEBUG=1 for "
+                     "the traceback and please report it)")
+
+
+def _fail(message: str) -> int:
+    print(f"upband: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+
+
+def _info(args: argparse.Namespace) -> int:
+    from upband import audio
+    from upband.degrade import detect_file
+
+    records, failed = [], 0
+    for path in args.files:
+        try:
+            i = audio.info(path)
+            record: dict[str, Any] = {
+                "path": str(path), "sample_rate": i.sample_rate, "channels": i.channels,
+                "frames": i.frames, "duration_s": round(i.duration, 6), "format": i.format,
+                "subtype": i.subtype}
+            if not args.no_detect:
+                found = detect_file(path)
+                record["bandwidth"] = found.to_dict()
+                record["summary"] = found.summary()
+        except UpbandError as err:
+            failed += 1
+            print(f"upband: error: {err}", file=sys.stderr)
+            continue
+        records.append(record)
+        if not args.json:
+            line = (f"{path}: {i.sample_rate} Hz, {i.channels} ch, {_clock(i.duration)}, "
+                    f"{i.format}/{i.subtype}")
+            print(line + (f"; {record['summary']}" if "summary" in record else ""))
+    if args.json:
+        print(json.dumps(records, indent=2))
+    return EXIT_USAGE if failed else 0
+
+
+def _degrade(args: argparse.Namespace) -> int:
+    from upband import audio, degrade
+
+    if args.input.resolve() == args.output.resolve():
+        raise SpecError("OUTPUT is INPUT; upband never overwrites its input")
+    if args.filter is not None and args.cutoff is None:
+        raise SpecError("--filter needs --cutoff HZ")
+    if args.cutoff is not None and args.filter is None:
+        raise SpecError("--cutoff goes with --filter")
+    src = audio.info(args.input)
+    subtype = audio.output_subtype(src, args.bit_depth)
+    audio.output_format(args.output)  # fail on a bad extension before the work
+    x, sr = audio.read(args.input)
+    params: degrade.Params
+    if args.preset is not None:
+        import numpy as np
+
+        params = degrade.sample(args.preset, np.random.default_rng(args.seed), sr=sr)
+    elif args.filter is not None:
+        params = degrade.Lowpass(args.cutoff, degrade.FilterSpec.parse(args.filter))
+    elif args.mp3 is not None:
+        params = degrade.Codec("mp3", bitrate_kbps=args.mp3)
+    elif args.opus is not None:
+        params = degrade.Codec("opus", bitrate_kbps=args.opus)
+    else:
+        params = degrade.Decimate(args.downsample, args.upsample)
+    y = degrade.apply(x, sr, params)
+    audio.write(args.output, y, sr, subtype=subtype, overwrite=args.force)
+    if args.json:
+        print(json.dumps({"input": str(args.input), "output": str(args.output),
+                          "sample_rate": sr, "subtype": subtype,
+                          "degradation": params.to_dict()}, indent=2))
+    else:
+        print(f"{args.output}: {params} ({sr} Hz, {subtype})")
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from upband.degrade import describe_presets
+
+    print(describe_presets())
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from upband import audio, metrics
+
+    ref, sr = audio.read(args.reference)
+    est, sr_est = audio.read(args.estimate)
+    notes = []
+    if sr_est != sr:
+        est = audio.resample(est, sr_est, sr)
+        notes.append(f"estimate resampled {sr_est} -> {sr} Hz")
+    if est.shape[0] != ref.shape[0]:
+        if 1 not in (est.shape[0], ref.shape[0]):
+            raise SpecError(f"cannot compare {ref.shape[0]} reference channels with "
+                            f"{est.shape[0]} estimate channels")
+        est = audio.to_channels(est, ref.shape[0])
+        ref = audio.to_channels(ref, est.shape[0])
+        notes.append("mono compared with every channel")
+    lag = 0
+    if args.align:
+        ref, est, lag = metrics.align(ref, est, sr)
+        notes.append(f"estimate delayed by {lag} samples relative to the reference, removed")
+    elif ref.shape[1] != est.shape[1]:
+        notes.append(f"lengths differ ({ref.shape[1]} vs {est.shape[1]} samples), cropped")
+        t = min(ref.shape[1], est.shape[1])
+        ref, est = ref[:, :t], est[:, :t]
+    if args.cutoff is not None and not 0 < args.cutoff < sr / 2:
+        raise SpecError(f"--cutoff must lie between 0 and {sr / 2:g} Hz")
+    values = metrics.compute_all(ref, est, sr, args.cutoff, with_visqol=not args.no_visqol)
+    if args.json:
+        print(json.dumps({"reference": str(args.reference), "estimate": str(args.estimate),
+                          "sample_rate": sr, "frames": ref.shape[1], "lag": lag,
+                          "notes": notes, "metrics": {k: _json_number(v)
+                                                      for k, v in values.items()}}, indent=2))
+        return 0
+    for note in notes:
+        print(f"note: {note}")
+    print(f"{args.reference} vs {args.estimate}: {sr} Hz, {ref.shape[0]} ch, "
+          f"{_clock(ref.shape[1] / sr)}")
+    for key, value in values.items():
+        print(f"  {key:<18} {_fmt_metric(key, value)}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from upband.models.registry import describe_models, format_models_table
+
+    infos = describe_models()
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+    else:
+        print(format_models_table(infos))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# formatting
+# --------------------------------------------------------------------------------------------
+
+_UNITS: dict[str, Callable[[float], str]] = {
+    "snr": lambda v: f"{v:8.3f} dB", "segmental_snr": lambda v: f"{v:8.3f} dB",
+    "si_sdr": lambda v: f"{v:8.3f} dB", "snr_high": lambda v: f"{v:8.3f} dB",
+    "lsd_db": lambda v: f"{v:8.3f} dB", "lsd_db_high": lambda v: f"{v:8.3f} dB",
+    "visqol": lambda v: f"{v:8.3f} MOS-LQO",
+}
+
+
+def _fmt_metric(key: str, value: float) -> str:
+    if math.isinf(value):
+        return f"{'+inf' if value > 0 else '-inf':>8}" + (" dB" if "snr" in key else "")
+    return _UNITS.get(key, lambda v: f"{v:8.4f}")(value)
+
+
+def _json_number(value: float) -> float | str:
+    return value if math.isfinite(value) else ("inf" if value > 0 else
+                                               "-inf" if value < 0 else "nan")
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60.0)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:06.3f}" if h else f"{m}:{s:06.3f}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

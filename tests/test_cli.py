@@ -1,0 +1,212 @@
+"""The command line: real commands on real files, and one-line errors for every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from upband import __version__, audio
+from upband.cli import main
+
+DATA = Path(__file__).parent / "data"
+MUSIC = DATA / "loop_compus_3s.flac"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse's own exits (--version, usage errors)
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"upband {__version__}"
+
+
+def test_info_reports_format_and_bandwidth(capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    low = tmp_path / "low.wav"
+    assert main(["degrade", str(MUSIC), "-o", str(low), "--filter", "ellip:8",
+                 "--cutoff", "6000"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "info", str(MUSIC), str(low))
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2
+    assert lines[0].endswith("44100 Hz, 2 ch, 0:03.000, FLAC/PCM_16; full band")
+    assert "WAV/PCM_16; band-limited at 6." in lines[1]
+    code, out, _ = run(capsys, "info", "--json", str(low))
+    record = json.loads(out)[0]
+    assert record["frames"] == 3 * 44100 and record["channels"] == 2
+    assert 6000 < record["bandwidth"]["cutoff_hz"] < 6600
+
+
+def test_degrade_then_metrics(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out_path = tmp_path / "d.flac"
+    code, out, _ = run(capsys, "degrade", str(MUSIC), "-o", str(out_path), "--filter",
+                       "cheby1:6", "--cutoff", "11025")
+    assert code == 0 and "lowpass cheby1:6,rp=0.05 @ 11025 Hz" in out
+    assert audio.info(out_path).subtype == "PCM_16"
+    code, out, _ = run(capsys, "metrics", str(MUSIC), str(out_path), "--cutoff", "11025",
+                       "--json", "--no-visqol")
+    values = json.loads(out)["metrics"]
+    assert code == 0
+    assert 5 < values["snr"] < 30 and values["lsd_db_high"] > values["lsd_db"] > 0
+    assert values["snr_high"] < 3 < values["snr"]
+    code, out, _ = run(capsys, "metrics", str(MUSIC), str(MUSIC), "--no-visqol")
+    assert code == 0 and re.search(r"snr\s+\+inf dB\n", out)
+    assert re.search(r"lsd_ssr\s+0\.0000\n", out) and re.search(r"lsd_db\s+0\.000 dB\n", out)
+
+
+def test_metrics_aligns_delay_rate_and_length(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    x, sr = audio.read(MUSIC)
+    delayed = np.concatenate([np.zeros((2, 300), np.float32), x], axis=1)
+    audio.write(tmp_path / "delayed.wav", audio.resample(delayed, sr, 48000), 48000,
+                subtype="FLOAT")
+    code, out, _ = run(capsys, "metrics", str(MUSIC), str(tmp_path / "delayed.wav"), "--align",
+                       "--json", "--no-visqol")
+    result = json.loads(out)
+    assert code == 0 and result["lag"] == 300
+    assert result["metrics"]["snr"] > 40  # only the two resamplings differ
+
+
+@pytest.mark.parametrize("how", [["--mp3", "64"], ["--opus", "48"], ["--downsample", "4"],
+                                 ["--preset", "sulun-multi", "--seed", "3"]])
+def test_degrade_modes(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                       how: list[str]) -> None:
+    out_path = tmp_path / "x.wav"
+    code, out, _ = run(capsys, "degrade", str(MUSIC), "-o", str(out_path), *how, "--json",
+                       "--bit-depth", "24")
+    assert code == 0
+    assert json.loads(out)["degradation"]["type"] in ("lowpass", "codec", "decimate")
+    i = audio.info(out_path)
+    assert (i.frames, i.channels, i.subtype) == (3 * 44100, 2, "PCM_24")
+
+
+def test_degrade_preset_is_deterministic_per_seed(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    draws = []
+    for seed, name in ((5, "a.wav"), (5, "b.wav"), (6, "c.wav")):
+        _, out, _ = run(capsys, "degrade", str(MUSIC), "-o", str(tmp_path / name), "--preset",
+                        "versatile", "--seed", str(seed), "--json")
+        draws.append(json.loads(out)["degradation"])
+    assert draws[0] == draws[1] != draws[2]
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+def test_presets_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "presets")
+    names = [line.split()[0] for line in out.strip().splitlines()]
+    assert code == 0 and names == ["sulun-single", "sulun-multi", "sulun-unseen", "tdpr",
+                                   "kuleshov-r2", "kuleshov-r4", "kuleshov-r6", "lattner-mp3",
+                                   "versatile"]
+
+
+def test_degrade_never_overwrites_without_force(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path) -> None:
+    out_path = tmp_path / "x.wav"
+    out_path.write_bytes(b"precious")
+    code, _, err = run(capsys, "degrade", str(MUSIC), "-o", str(out_path), "--mp3", "128")
+    assert code == 2 and "already exists (use --force" in err
+    assert out_path.read_bytes() == b"precious"
+    code, _, _ = run(capsys, "degrade", str(MUSIC), "-o", str(out_path), "--mp3", "128", "-f")
+    assert code == 0 and audio.info(out_path).frames == 3 * 44100
+
+
+def test_degrade_refuses_its_own_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    copy = tmp_path / "in.flac"
+    copy.write_bytes(MUSIC.read_bytes())
+    code, _, err = run(capsys, "degrade", str(copy), "-o", str(copy), "--mp3", "64", "-f")
+    assert code == 2 and "never overwrites its input" in err
+    assert copy.read_bytes() == MUSIC.read_bytes()
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """Every bad input of the foundation issue, with the words its error must contain."""
+    empty = tmp / "empty.wav"
+    empty.write_bytes(b"")
+    zero = tmp / "zero.wav"
+    sf.write(zero, np.zeros((0, 1), np.float32), 8000)
+    garbage = tmp / "garbage.mp3"
+    garbage.write_bytes(os.urandom(3000))
+    truncated = tmp / "truncated.wav"
+    sf.write(truncated, np.zeros((8000, 1), np.float32), 8000)
+    truncated.write_bytes(truncated.read_bytes()[:5000])
+    m4a = tmp / "song.m4a"
+    m4a.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(3000))
+    nan = tmp / "nan.wav"
+    sf.write(nan, np.full((100, 1), np.nan, np.float32), 8000, subtype="FLOAT")
+    (tmp / "folder").mkdir()
+    return {
+        "missing": (tmp / "missing.flac", "no such file"),
+        "directory": (tmp / "folder", "is a directory"),
+        "empty": (empty, "file is empty"),
+        "zero-length": (zero, "no audio samples"),
+        "undecodable": (garbage, "cannot decode"),
+        "truncated": (truncated, "truncated"),
+        "unsupported": (m4a, "not supported"),
+        "non-finite": (nan, "NaN or infinite"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "empty", "zero-length", "undecodable",
+                                  "truncated", "unsupported", "non-finite"])
+@pytest.mark.parametrize("command", ["info", "degrade", "metrics"])
+def test_every_bad_input_gives_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                        kind: str, command: str) -> None:
+    path, words = _bad_inputs(tmp_path)[kind]
+    argv = {"info": ["info", str(path)],
+            "degrade": ["degrade", str(path), "-o", str(tmp_path / "o.wav"), "--mp3", "64"],
+            "metrics": ["metrics", str(MUSIC), str(path)]}[command]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("upband: error: ") and words in err
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_info_continues_after_a_bad_file(capsys: pytest.CaptureFixture[str],
+                                         tmp_path: Path) -> None:
+    code, out, err = run(capsys, "info", str(tmp_path / "missing.wav"), str(MUSIC))
+    assert code == 2 and "no such file" in err and "loop_compus_3s.flac: 44100 Hz" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["degrade", "x.wav", "-o", "y.wav", "--filter", "butter:6"], "--filter needs --cutoff"),
+    (["degrade", "x.wav", "-o", "y.wav"], "one of the arguments"),
+    (["degrade", "IN", "-o", "y.wav", "--filter", "cheby9:6", "--cutoff", "1000"],
+     "unknown filter family 'cheby9'"),
+    (["degrade", "IN", "-o", "y.mp3", "--mp3", "64"], "upband writes .wav or .flac"),
+    (["degrade", "IN", "-o", "y.wav", "--mp3", "100"], "MP3 bitrate must be one of"),
+    (["degrade", "IN", "-o", "y.wav", "--preset", "nope"], "unknown degradation preset"),
+    (["degrade", "IN", "-o", "y.wav", "--filter", "butter:6", "--cutoff", "30000"],
+     "cutoff must be a frequency"),
+    (["metrics", "IN", "IN", "--cutoff", "-5"], "--cutoff must lie between"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_options_give_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                   argv: list[str], words: str) -> None:
+    argv = [str(MUSIC) if a == "IN" else str(tmp_path / a) if a.startswith("y.") else a
+            for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_console_script_runs() -> None:
+    exe = Path(sys.executable).with_name("upband")
+    result = subprocess.run([str(exe), "info", str(MUSIC), "--no-detect"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0
+    assert result.stdout.strip().endswith("FLAC/PCM_16")
