@@ -22,6 +22,11 @@ from upband.errors import SpecError, UpbandError
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+# OpenMP threads that spin while waiting steal the CPU from everything else on a busy laptop and
+# made arunet-s 6x slower under load (benchmarks/speed.py); passive waiting costs nothing idle.
+# Set before torch is imported (the commands import it lazily); a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit status 2."""

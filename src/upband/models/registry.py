@@ -1,0 +1,217 @@
+"""Model registry: a plain ``name -> factory`` table (encodec's ``MODELS``), and model summaries.
+
+``build_model(name, **overrides)`` returns a fresh, randomly initialised model; a checkpoint
+stores the name and ``model.config`` and :func:`upband.states.load_model` rebuilds it here.
+:func:`describe_models` gives the ``upband models`` table.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from upband.errors import ModelError
+from upband.models.arunet import ARUNet
+from upband.models.audiounet import AudioUNet
+from upband.models.base import WaveModel
+from upband.models.layers import conv_macs
+from upband.models.seanet import SEANet
+from upband.models.sulun_resnet import SulunResNet
+from upband.models.sulun_unet import SulunUNet
+
+__all__ = [
+    "MODELS",
+    "PRETRAINED",
+    "ModelFactory",
+    "ModelInfo",
+    "PretrainedModel",
+    "build_model",
+    "describe_model",
+    "describe_models",
+    "format_models_table",
+    "list_models",
+]
+
+#: Sample rate at which receptive fields (ms) and MACs per second are reported.
+REPORT_SAMPLE_RATE = 44_100
+
+
+@dataclass(frozen=True)
+class ModelFactory:
+    """A registered architecture: a class, its default constructor arguments, one line of text."""
+
+    cls: type[WaveModel]
+    description: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+    def parameters(self) -> tuple[str, ...]:
+        """Names of the constructor arguments the architecture accepts."""
+        return tuple(inspect.signature(self.cls.__init__).parameters)[1:]
+
+    def __call__(self, **overrides: Any) -> WaveModel:
+        return self.cls(**{**self.defaults, **overrides})
+
+
+#: The fast variants: 8-band PQMF front end, stereo, no dropout (small models underfit rather
+#: than overfit; pass ``dropout=`` to change), output scale 0.01. Design notes in ``arunet.py``.
+_ARUNET_S = {
+    "channels": 2, "front": "pqmf", "bands": 8,
+    "widths": (64, 96, 128, 160, 224), "kernels": (9, 7, 5, 5, 3),
+    "res_convs": 1, "batchnorm": True, "dropout": 0.0, "init_std": None, "out_scale": 0.01,
+}
+_ARUNET_XS = {
+    "channels": 2, "front": "pqmf", "bands": 8,
+    "widths": (32, 48, 64, 96, 128), "kernels": (9, 7, 5, 5, 3),
+    "res_convs": 1, "batchnorm": True, "dropout": 0.0, "init_std": None, "out_scale": 0.01,
+}
+
+MODELS: dict[str, ModelFactory] = {
+    "arunet": ModelFactory(
+        ARUNet, "ARUNet (Ou & Chen): residual U-Net, BN down / dropout up, stereo, stride 64"),
+    "arunet-s": ModelFactory(
+        ARUNet, "fast ARUNet: 8-band PQMF front end, stereo, CPU real-time factor < 0.05",
+        _ARUNET_S),
+    "arunet-xs": ModelFactory(
+        ARUNet, "smaller fast ARUNet: 8-band PQMF front end, stereo", _ARUNET_XS),
+    "sulun-unet": ModelFactory(
+        SulunUNet, "U-Net of Sulun & Davies (Kuleshov's AudioUNet made stereo)"),
+    "sulun-unet-bn": ModelFactory(
+        SulunUNet, "U-Net of Sulun & Davies with batch norm in the down blocks",
+        {"batchnorm": True}),
+    "sulun-unet-do": ModelFactory(
+        SulunUNet, "U-Net of Sulun & Davies with dropout 0.5 in the up blocks",
+        {"dropout": 0.5}),
+    "sulun-resnet": ModelFactory(
+        SulunResNet, "ResNet of Sulun & Davies: 15 residual blocks of 512 channels, stereo"),
+    "sulun-resnet-bn": ModelFactory(
+        SulunResNet, "ResNet of Sulun & Davies with batch norm", {"batchnorm": True}),
+    "sulun-resnet-do": ModelFactory(
+        SulunResNet, "ResNet of Sulun & Davies with dropout 0.5", {"dropout": 0.5}),
+    "audiounet": ModelFactory(
+        AudioUNet, "AudioUNet of Kuleshov et al. (mono, for a spline-upsampled input)"),
+    "seanet": ModelFactory(
+        SEANet, "SEANet generator (Tagliasacchi et al.), the TD-PR baseline, mono"),
+    "upband_unittest": ModelFactory(
+        ARUNet, "tiny random model for tests (not the identity): do not use for audio",
+        {"channels": 2, "front": "pqmf", "bands": 4, "widths": (6, 8), "kernels": (5, 3),
+         "dropout": 0.0, "init_std": None, "identity_init": False}),
+}
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A released checkpoint: ``file`` (in ``upband/pretrained/``) must hash to ``sha256`` and
+    its header must name ``architecture`` with ``kwargs`` at ``sample_rate``."""
+
+    name: str
+    architecture: str
+    kwargs: Mapping[str, Any]
+    sample_rate: int
+    file: str
+    sha256: str
+    description: str = ""
+
+
+#: Released weights by name (none yet); loaded by :func:`upband.states.load_pretrained`.
+PRETRAINED: dict[str, PretrainedModel] = {}
+
+
+def list_models() -> list[str]:
+    """Registered architecture names, in registry order."""
+    return list(MODELS)
+
+
+def _factory(name: str) -> ModelFactory:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown model {name!r}; valid names: {', '.join(MODELS)}") from None
+
+
+def build_model(name: str, **overrides: Any) -> WaveModel:
+    """A fresh model of the registered architecture ``name``.
+
+    ``overrides`` replace the registered constructor arguments; unknown argument names and
+    invalid values raise :class:`~upband.errors.ModelError`.
+    """
+    factory = _factory(name)
+    unknown = sorted(set(overrides) - set(factory.parameters()))
+    if unknown:
+        raise ModelError(f"model {name!r} has no argument(s) {', '.join(unknown)}; "
+                         f"valid: {', '.join(factory.parameters())}")
+    try:
+        model = factory(**overrides)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"cannot build model {name!r}: {exc}") from exc
+    model.name = name
+    return model
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One row of ``upband models``."""
+
+    name: str
+    parameters: int
+    receptive_field: int
+    receptive_field_ms: float
+    macs_per_second: int
+    channels: int
+    stride: int
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe_model(name: str, **overrides: Any) -> ModelInfo:
+    """Size, receptive field and cost of one registered model.
+
+    MACs per second: multiply-accumulates of every Conv1d / ConvTranspose1d / Linear for one
+    second of audio at 44.1 kHz with the model's own channel count (a stereo model sees one
+    ``[1, 2, 44100]`` tensor, a mono model ``[1, 1, 44100]``: double it for stereo audio),
+    including the padding to ``valid_length``. The model is built on the ``meta`` device, so
+    nothing is allocated or computed.
+    """
+    with torch.device("meta"):
+        model = build_model(name, **overrides).eval()
+        example = torch.empty(1, model.channels, REPORT_SAMPLE_RATE)
+    macs = conv_macs(model, example)
+    rf = model.receptive_field
+    return ModelInfo(
+        name=name,
+        parameters=model.num_parameters(),
+        receptive_field=rf,
+        receptive_field_ms=round(1000.0 * rf / REPORT_SAMPLE_RATE, 2),
+        macs_per_second=macs,
+        channels=model.channels,
+        stride=model.stride,
+        description=MODELS[name].description,
+    )
+
+
+def describe_models() -> list[ModelInfo]:
+    """:func:`describe_model` for every registered architecture."""
+    return [describe_model(name) for name in MODELS]
+
+
+def format_models_table(infos: list[ModelInfo]) -> str:
+    """Plain-text table of :func:`describe_models` (one line per model)."""
+    header = f"{'name':<16} {'params':>11} {'RF samples':>10} {'RF ms':>8} {'GMAC/s':>8} " \
+             f"{'ch':>2}  description"
+    lines = [header]
+    for info in infos:
+        lines.append(
+            f"{info.name:<16} {info.parameters:>11,} {info.receptive_field:>10,} "
+            f"{info.receptive_field_ms:>8.1f} {info.macs_per_second / 1e9:>8.2f} "
+            f"{info.channels:>2}  {info.description}")
+    return "\n".join(lines)
