@@ -26,9 +26,10 @@ and after each model is recorded (it includes this benchmark's own threads and d
 so about ``--threads`` means an otherwise idle machine); compare runs taken at low load only.
 With OpenMP's default (active) wait policy a 2-thread run on 2 busy cores spins at every barrier
 and can be several times slower than one thread (measured: arunet-s 0.15 instead of 0.025);
-``--omp-passive`` starts the workers with ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep instead of
-spinning), which costs little on an idle machine and keeps a loaded one near single-thread
-speed. The JSON records which policy was used.
+``--omp-policy`` sets ``OMP_WAIT_POLICY`` for the workers: PASSIVE (the default, and what
+``import upband`` sets unless the user chose otherwise: threads sleep instead of spinning, which
+costs little on an idle machine and keeps a loaded one near single-thread speed) or ACTIVE
+(OpenMP's spinning, to compare). The JSON records which policy was used.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "repeats": args.repeats,
         "load_average": os.getloadavg(),
-        "omp_wait_policy": "PASSIVE" if args.omp_passive else os.environ.get("OMP_WAIT_POLICY"),
+        "omp_wait_policy": args.omp_policy,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     return env
@@ -236,8 +237,8 @@ def get_parser() -> argparse.ArgumentParser:
                              "under this (default 60)")
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds allowed per model subprocess")
-    parser.add_argument("--omp-passive", action="store_true",
-                        help="run the workers with OMP_WAIT_POLICY=PASSIVE (see above)")
+    parser.add_argument("--omp-policy", choices=("PASSIVE", "ACTIVE"), default="PASSIVE",
+                        help="OMP_WAIT_POLICY of the workers (default PASSIVE, as upband sets)")
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser
@@ -272,9 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                "--seconds", str(args.seconds), "--repeats", str(args.repeats),
                "--threads", str(args.threads), "--max-pass-seconds",
                str(args.max_pass_seconds)]
-        env = dict(os.environ)
-        if args.omp_passive:
-            env["OMP_WAIT_POLICY"] = "PASSIVE"
+        env = {**os.environ, "OMP_WAIT_POLICY": args.omp_policy}
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
                                   check=False, env=env)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from upband import __version__, audio
 from upband.cli import main
@@ -132,40 +130,13 @@ def test_degrade_refuses_its_own_input(capsys: pytest.CaptureFixture[str], tmp_p
     assert copy.read_bytes() == MUSIC.read_bytes()
 
 
-def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
-    """Every bad input of the foundation issue, with the words its error must contain."""
-    empty = tmp / "empty.wav"
-    empty.write_bytes(b"")
-    zero = tmp / "zero.wav"
-    sf.write(zero, np.zeros((0, 1), np.float32), 8000)
-    garbage = tmp / "garbage.mp3"
-    garbage.write_bytes(os.urandom(3000))
-    truncated = tmp / "truncated.wav"
-    sf.write(truncated, np.zeros((8000, 1), np.float32), 8000)
-    truncated.write_bytes(truncated.read_bytes()[:5000])
-    m4a = tmp / "song.m4a"
-    m4a.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(3000))
-    nan = tmp / "nan.wav"
-    sf.write(nan, np.full((100, 1), np.nan, np.float32), 8000, subtype="FLOAT")
-    (tmp / "folder").mkdir()
-    return {
-        "missing": (tmp / "missing.flac", "no such file"),
-        "directory": (tmp / "folder", "is a directory"),
-        "empty": (empty, "file is empty"),
-        "zero-length": (zero, "no audio samples"),
-        "undecodable": (garbage, "cannot decode"),
-        "truncated": (truncated, "truncated"),
-        "unsupported": (m4a, "not supported"),
-        "non-finite": (nan, "NaN or infinite"),
-    }
-
-
 @pytest.mark.parametrize("kind", ["missing", "directory", "empty", "zero-length", "undecodable",
                                   "truncated", "unsupported", "non-finite"])
 @pytest.mark.parametrize("command", ["info", "degrade", "metrics"])
 def test_every_bad_input_gives_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                        kind: str, command: str) -> None:
-    path, words = _bad_inputs(tmp_path)[kind]
+                                        bad_inputs: dict[str, tuple[Path, str]], kind: str,
+                                        command: str) -> None:
+    path, words = bad_inputs[kind]
     argv = {"info": ["info", str(path)],
             "degrade": ["degrade", str(path), "-o", str(tmp_path / "o.wav"), "--mp3", "64"],
             "metrics": ["metrics", str(MUSIC), str(path)]}[command]

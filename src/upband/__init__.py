@@ -6,7 +6,14 @@ Audio arrays throughout are float32 ``[C, T]`` (channels first). See ``upband.au
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# OpenMP threads that spin while they wait steal the CPU from everything else on a busy machine:
+# under load, arunet-s ran 6x slower and small-chunk inference 60x slower with the default
+# policy (benchmarks/speed.py, tests/test_inference.py); passive waiting costs little when idle.
+# Effective only if torch is imported after upband; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from upband.errors import UpbandError
 

@@ -7,6 +7,7 @@ status 2; an interrupted run exits with 130. Set ``UPBAND_DEBUG=1`` to see trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -21,11 +22,6 @@ from upband.errors import SpecError, UpbandError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-# OpenMP threads that spin while waiting steal the CPU from everything else on a busy laptop and
-# made arunet-s 6x slower under load (benchmarks/speed.py); passive waiting costs nothing idle.
-# Set before torch is imported (the commands import it lazily); a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +38,51 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"upband {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+
+    p = sub.add_parser("enhance", help="restore the high band of music files",
+                       description="Restore the missing high frequencies of audio files. One "
+                       "input and -o FILE.wav|.flac writes that file; otherwise outputs go into "
+                       "the -o folder (default: next to each input), named by --filename and "
+                       "mirroring input folders. Existing outputs are kept unless --force, so a "
+                       "re-run finishes an interrupted batch.")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="files or folders")
+    p.add_argument("-o", "--output", type=Path, metavar="OUTPUT",
+                   help="output file (one input) or folder")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="pretrained model name (see 'upband models') or a .safetensors "
+                   "checkpoint (default: the shipped default model)")
+    p.add_argument("-d", "--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the model runs (default: CUDA when present)")
+    p.add_argument("--sample-rate", type=int, metavar="HZ",
+                   help="output rate (default: the input's from 44.1 kHz up, else 44.1/48 kHz)")
+    p.add_argument("--bit-depth", metavar="16|24|32f", help="output sample format "
+                   "(default: the input's; lossy inputs give 24-bit)")
+    p.add_argument("--format", choices=("wav", "flac"),
+                   help="output container for folder outputs (default: wav for wav inputs, "
+                   "else flac)")
+    p.add_argument("--filename", default="{stem}.upband.{ext}", metavar="TEMPLATE",
+                   help="output name in folder mode, fields {stem} {ext} "
+                   "(default: {stem}.upband.{ext})")
+    p.add_argument("-r", "--recursive", action="store_true", help="search folders recursively")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--chunk-seconds", type=float, default=10.0, metavar="S",
+                   help="audio per model call (default 10; memory grows with it)")
+    p.add_argument("--overlap-seconds", type=float, default=0.25, metavar="S",
+                   help="cross-fade between chunks (default 0.25)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="chunks per model call (default: 1 on CPU, 8 on CUDA)")
+    p.add_argument("--no-merge", action="store_true",
+                   help="use the model's output for the whole band instead of keeping the "
+                   "input's own content below its cutoff")
+    p.add_argument("--clip-mode", default="rescale", choices=("rescale", "clamp", "none"),
+                   help="output above full scale: scale the file down (default), clip, or "
+                   "leave (float outputs)")
+    p.add_argument("--report", type=Path, metavar="FILE.json",
+                   help="write what was detected and done per file as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file lines")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also print each file's detected bandwidth")
+    p.set_defaults(func=_enhance)
 
     p = sub.add_parser("info", help="rate, channels, length, format and detected bandwidth",
                        description="Describe audio files: rate, channels, duration, "
@@ -129,6 +170,85 @@ def _fail(message: str) -> int:
 # --------------------------------------------------------------------------------------------
 # commands
 # --------------------------------------------------------------------------------------------
+
+
+def _enhance(args: argparse.Namespace) -> int:
+    from upband import audio, inference
+
+    for value, name in ((args.chunk_seconds, "--chunk-seconds"),
+                        (args.overlap_seconds, "--overlap-seconds")):
+        if not math.isfinite(value) or value < 0 or (name == "--chunk-seconds" and value <= 0):
+            raise SpecError(f"{name} must be a positive number of seconds, got {value}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise SpecError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.bit_depth is not None:
+        audio.normalize_subtype(args.bit_depth)
+    if args.output is not None and len(args.inputs) > 1 and args.output.suffix.lower() in \
+            audio.WRITE_FORMATS and not args.output.is_dir():
+        raise SpecError(f"{len(args.inputs)} inputs need an output folder, not the file "
+                        f"{args.output}")
+    if "{stem}" not in args.filename:
+        raise SpecError("--filename must contain {stem} (or every output would be the same)")
+    pairs = inference.plan_outputs(args.inputs, args.output, recursive=args.recursive,
+                                   template=args.filename, fmt=args.format)
+    model = inference.load_enhancer(args.model, device=args.device)
+    total = _progress_total(pairs)
+    bar = _progress(total, "total", args.quiet)
+
+    def on_file(report: inference.FileReport) -> None:
+        if report.status == "failed":
+            print(f"upband: error: {report.message}", file=sys.stderr)
+        elif not args.quiet:
+            line = f"{report.status}: {report.input} -> {report.output}"
+            if report.status in ("enhanced", "passthrough"):
+                line += (f" ({report.duration_s:.1f} s in {report.seconds:.1f} s, "
+                         f"real-time factor {report.real_time_factor:.3f})")
+                if report.clip_gain != 1.0:
+                    line += f"; scaled by {20 * math.log10(report.clip_gain):.2f} dB to avoid " \
+                        "clipping"
+            if args.verbose or report.status == "skipped":
+                line += f"; {report.message}"
+            bar.write(line) if bar is not None else print(line)
+
+    reports = inference.run_batch(
+        pairs, force=args.force, on_file=on_file, model=model, device=args.device,
+        sample_rate=args.sample_rate, bit_depth=args.bit_depth, merge=not args.no_merge,
+        chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
+        batch_size=args.batch_size, clip_mode=args.clip_mode,
+        progress=(lambda seconds: bar.update(seconds)) if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    if args.report is not None:
+        inference.write_report(args.report, reports)
+    counts = {s: sum(r.status == s for r in reports)
+              for s in ("enhanced", "passthrough", "skipped", "failed")}
+    if not args.quiet or counts["failed"]:
+        print(f"upband: {len(reports)} file(s): {counts['enhanced']} enhanced, "
+              f"{counts['passthrough']} already full band (copied), {counts['skipped']} "
+              f"skipped (output exists), {counts['failed']} failed",
+              file=sys.stderr if counts["failed"] else sys.stdout)
+    return 1 if counts["failed"] else 0
+
+
+def _progress_total(pairs: list[tuple[Path, Path]]) -> float:
+    from upband import audio
+
+    total = 0.0
+    for src, _ in pairs:
+        with contextlib.suppress(UpbandError):  # a bad file is reported when its turn comes
+            total += audio.info(src).duration
+    return total
+
+
+def _progress(total: float, desc: str, quiet: bool) -> Any:
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=round(total, 1), desc=desc, unit="s", unit_scale=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
+                "[{elapsed}<{remaining}]", dynamic_ncols=True, file=sys.stderr,
+                disable=None)
 
 
 def _info(args: argparse.Namespace) -> int:

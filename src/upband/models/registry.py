@@ -120,8 +120,11 @@ class PretrainedModel:
     description: str = ""
 
 
-#: Released weights by name (none yet); loaded by :func:`upband.states.load_pretrained`.
+#: Released weights by name; loaded by :func:`upband.states.load_pretrained`.
 PRETRAINED: dict[str, PretrainedModel] = {}
+
+#: The pretrained model ``upband enhance`` uses by default.
+DEFAULT_PRETRAINED = "upband-default"
 
 
 def list_models() -> list[str]:
