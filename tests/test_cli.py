@@ -181,3 +181,25 @@ def test_console_script_runs() -> None:
                             text=True, check=False)
     assert result.returncode == 0
     assert result.stdout.strip().endswith("FLAC/PCM_16")
+
+
+def test_models_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    from upband.models import MODELS
+
+    code, out, _ = run(capsys, "models")
+    rows = {line.split()[0]: line for line in out.splitlines()[1:len(MODELS) + 1]}
+    assert code == 0 and list(rows) == list(MODELS)
+    assert "3,479,872" in rows["arunet-s"] and "56,424,324" in rows["sulun-unet"]
+    assert "pretrained" in out
+    code, out, _ = run(capsys, "models", "--json")
+    listing = json.loads(out)
+    assert [a["name"] for a in listing["architectures"]] == list(MODELS)
+    assert listing["architectures"][list(MODELS).index("arunet-s")]["parameters"] == 3_479_872
+    assert all(p["sha256"] and p["file"].endswith(".safetensors") for p in listing["pretrained"])
+
+
+def test_top_level_api_is_lazy() -> None:
+    code = ("import sys, upband; assert 'torch' not in sys.modules; "
+            "from upband.inference import enhance; assert upband.enhance is enhance; "
+            "assert upband.enhance_file.__name__ == 'enhance_file'")
+    subprocess.run([sys.executable, "-c", code], check=True)

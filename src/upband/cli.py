@@ -192,10 +192,24 @@ def _enhance(args: argparse.Namespace) -> int:
     pairs = inference.plan_outputs(args.inputs, args.output, recursive=args.recursive,
                                    template=args.filename, fmt=args.format)
     model = inference.load_enhancer(args.model, device=args.device)
-    total = _progress_total(pairs)
-    bar = _progress(total, "total", args.quiet)
+    durations = _durations(pairs)
+    bar = _progress(sum(durations.values()), "total", args.quiet, position=0)
+    file_bar: list[Any] = []  # the current file's bar
+
+    def on_start(src: Path) -> None:
+        if bar is not None:
+            file_bar[:] = [_progress(durations.get(src, 0.0), src.name, False, position=1,
+                                     leave=False)]
+
+    def advance(seconds: float) -> None:
+        if bar is not None:
+            bar.update(seconds)
+            file_bar[0].update(seconds)
 
     def on_file(report: inference.FileReport) -> None:
+        for b in file_bar:
+            b.close()
+        file_bar.clear()
         if report.status == "failed":
             print(f"upband: error: {report.message}", file=sys.stderr)
         elif not args.quiet:
@@ -211,11 +225,12 @@ def _enhance(args: argparse.Namespace) -> int:
             bar.write(line) if bar is not None else print(line)
 
     reports = inference.run_batch(
-        pairs, force=args.force, on_file=on_file, model=model, device=args.device,
+        pairs, force=args.force, on_file=on_file, on_start=on_start, model=model,
+        device=args.device,
         sample_rate=args.sample_rate, bit_depth=args.bit_depth, merge=not args.no_merge,
         chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
         batch_size=args.batch_size, clip_mode=args.clip_mode,
-        progress=(lambda seconds: bar.update(seconds)) if bar is not None else None)
+        progress=advance if bar is not None else None)
     if bar is not None:
         bar.close()
     if args.report is not None:
@@ -230,25 +245,26 @@ def _enhance(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _progress_total(pairs: list[tuple[Path, Path]]) -> float:
+def _durations(pairs: list[tuple[Path, Path]]) -> dict[Path, float]:
     from upband import audio
 
-    total = 0.0
+    durations = {}
     for src, _ in pairs:
         with contextlib.suppress(UpbandError):  # a bad file is reported when its turn comes
-            total += audio.info(src).duration
-    return total
+            durations[src] = audio.info(src).duration
+    return durations
 
 
-def _progress(total: float, desc: str, quiet: bool) -> Any:
+def _progress(total: float, desc: str, quiet: bool, *, position: int = 0,
+              leave: bool = True) -> Any:
+    """A bar counted in seconds of audio on stderr (hidden when quiet or not a terminal)."""
     if quiet:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=round(total, 1), desc=desc, unit="s", unit_scale=False,
+    return tqdm(total=round(total, 1), desc=desc, unit="s", position=position, leave=leave,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
-                "[{elapsed}<{remaining}]", dynamic_ncols=True, file=sys.stderr,
-                disable=None)
+                "[{elapsed}<{remaining}]", dynamic_ncols=True, file=sys.stderr, disable=None)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -368,13 +384,21 @@ def _metrics(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from upband.models.registry import describe_models, format_models_table
+    from upband.models.registry import (
+        describe_models,
+        format_models_table,
+        format_pretrained_table,
+        pretrained_records,
+    )
 
     infos = describe_models()
     if args.json:
-        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        print(json.dumps({"architectures": [i.to_dict() for i in infos],
+                          "pretrained": pretrained_records()}, indent=2))
     else:
         print(format_models_table(infos))
+        print()
+        print(format_pretrained_table())
     return 0
 
 

@@ -616,10 +616,18 @@ def write_report(path: Path, reports: list[FileReport]) -> None:
 
 
 def run_batch(pairs: list[tuple[Path, Path]], *, force: bool,
-              on_file: Callable[[FileReport], None], **kwargs: Any) -> list[FileReport]:
-    """Enhance every pair; a bad file is reported and skipped, finished outputs are kept."""
+              on_file: Callable[[FileReport], None],
+              on_start: Callable[[Path], None] | None = None,
+              **kwargs: Any) -> list[FileReport]:
+    """Enhance every pair; a bad file is reported and skipped, finished outputs are kept.
+
+    ``on_start(src)`` is called before each file, ``on_file(report)`` after it; ``kwargs`` go to
+    :func:`enhance_file`.
+    """
     reports = []
     for src, dst in pairs:
+        if on_start is not None:
+            on_start(src)
         report = FileReport(str(src), str(dst))
         if src.resolve() == dst.resolve():
             report.status = "failed"

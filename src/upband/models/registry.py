@@ -218,3 +218,21 @@ def format_models_table(infos: list[ModelInfo]) -> str:
             f"{info.receptive_field_ms:>8.1f} {info.macs_per_second / 1e9:>8.2f} "
             f"{info.channels:>2}  {info.description}")
     return "\n".join(lines)
+
+
+def format_pretrained_table() -> str:
+    """Plain-text list of the shipped pretrained models (``upband models``)."""
+    if not PRETRAINED:
+        return "pretrained: none shipped"
+    lines = ["pretrained models (use with 'upband enhance --model NAME'):"]
+    for p in PRETRAINED.values():
+        default = " (default)" if p.name == DEFAULT_PRETRAINED else ""
+        lines.append(f"  {p.name}{default}: {p.architecture} at {p.sample_rate} Hz, {p.file}, "
+                     f"sha256 {p.sha256[:12]}...; {p.description}")
+    return "\n".join(lines)
+
+
+def pretrained_records() -> list[dict[str, Any]]:
+    """The shipped pretrained models as JSON-ready records."""
+    return [{**asdict(p), "kwargs": dict(p.kwargs), "default": p.name == DEFAULT_PRETRAINED}
+            for p in PRETRAINED.values()]
