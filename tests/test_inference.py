@@ -437,3 +437,19 @@ def test_load_enhancer_from_checkpoint(tmp_path: Path) -> None:
     x = torch.randn(1, 2, 4096)
     with torch.inference_mode():
         assert torch.equal(loaded(x), model(x))
+
+
+def test_one_hour_input(tmp_path: Path) -> None:
+    """An hour of audio end to end (kept cheap: 8 kHz mono in, 16 kHz out, the tiny model; the
+    60-minute 44.1 kHz stereo run with the real model is benchmarks/memory.py)."""
+    rate, minutes = 8000, 60
+    block = lowpass(music_like(10.0, rate, 1), rate, 3000.0, "cheby1:8")
+    src = tmp_path / "hour.wav"
+    with audio.AudioWriter(src, rate, 1, subtype="PCM_16") as w:
+        for _ in range(6 * minutes):
+            w.write(block)
+    report = enhance_file(src, tmp_path / "hour.upband.wav", UNITTEST_MODEL, device="cpu",
+                          sample_rate=16000)
+    out = audio.info(tmp_path / "hour.upband.wav")
+    assert report.status == "enhanced" and out.duration == pytest.approx(3600.0)
+    assert out.frames == 2 * 6 * minutes * block.shape[1]
