@@ -203,3 +203,35 @@ def test_top_level_api_is_lazy() -> None:
             "from upband.inference import enhance; assert upband.enhance is enhance; "
             "assert upband.enhance_file.__name__ == 'enhance_file'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_corpus_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    src = tmp_path / "music"
+    src.mkdir()
+    x, sr = audio.read(MUSIC)
+    for i in range(6):
+        audio.write(src / f"song{i}.flac", np.roll(x, 4410 * i, axis=1), sr)
+    audio.write(src / "dull.wav", x - 0.0, 22050)  # 22.05 kHz: below the 16 kHz requirement
+    (src / "notes.txt").write_text("not audio")
+    corpus = tmp_path / "corpus"
+    code, out, _ = run(capsys, "corpus", "build", f"{src}::CC0-1.0", "-o", str(corpus),
+                       "--splits", "0.5,0.25,0.25", "-j", "1", "-q")
+    assert code == 0 and "low-cutoff 1" in out
+    code, out, _ = run(capsys, "corpus", "info", str(corpus), "--json")
+    info = json.loads(out)
+    assert sum(s["files"] for s in info["splits"].values()) == 6 and info["bad_shards"] == []
+    assert info["licences"] == {"CC0-1.0": 6} and info["skipped"] == {"low-cutoff": 1}
+    assert info["splits"]["train"]["frames"] == 132300 * info["splits"]["train"]["files"]
+    code, out, _ = run(capsys, "corpus", "pack", str(corpus), "-o", str(tmp_path / "packed"),
+                       "--max-mib", "0.2", "-q")
+    packed = sorted((tmp_path / "packed" / "shards").iterdir())
+    assert code == 0 and len(packed) >= 3 and all(p.stat().st_size <= 0.2 * 2**20 for p in packed)
+    code, out, _ = run(capsys, "corpus", "unpack", str(tmp_path / "packed"), "-o",
+                       str(tmp_path / "back"), "-q")
+    assert code == 0 and out.startswith(f"{tmp_path / 'back'}: npy corpus")
+    code, out, _ = run(capsys, "corpus", "info", str(tmp_path / "back"), "--json")
+    assert json.loads(out)["splits"] == info["splits"]  # same files, same lengths
+    code, out, _ = run(capsys, "corpus", "info", str(tmp_path / "back"), "--verify")
+    assert code == 0 and "all match their sha256" in out
+    code, _, err = run(capsys, "corpus", "info", str(tmp_path / "nothing"))
+    assert code == 2 and err.count("\n") == 1 and "no such corpus folder" in err

@@ -45,6 +45,7 @@ from upband.errors import (
     OutputExistsError,
     UnsupportedFormatError,
 )
+from upband.fsutil import atomic_write_bytes, umask
 
 PathLike = str | os.PathLike[str]
 
@@ -458,7 +459,7 @@ class AudioWriter:
         self._f.close()
         with open(self._tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(self._tmp, 0o644 & ~_umask())
+        os.chmod(self._tmp, 0o644 & ~umask())
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
@@ -481,12 +482,6 @@ class AudioWriter:
             self.abort()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write(path: PathLike, audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16",
           format: str | None = None, overwrite: bool = False, dither: bool = False,
           seed: int = 0) -> None:
@@ -502,6 +497,20 @@ def write(path: PathLike, audio: np.ndarray, sample_rate: int, *, subtype: str =
     with AudioWriter(path, sample_rate, a.shape[0], subtype=subtype, format=format,
                      overwrite=overwrite, dither=dither, seed=seed) as w:
         w.write(a)
+
+
+def write_encoded(path: PathLike, audio: np.ndarray, sample_rate: int, *,
+                  subtype: str = "OPUS", compression_level: float = 0.0,
+                  overwrite: bool = False) -> None:
+    """Write float ``[C, T]`` audio as an Ogg file (``OPUS`` or ``VORBIS``) atomically.
+
+    Lossy: only for carrying data (``upband corpus pack --codec opus``), never for outputs.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
+    atomic_write_bytes(path, encode_bytes(audio, sample_rate, format="OGG", subtype=subtype,
+                                          compression_level=compression_level))
 
 
 # --------------------------------------------------------------------------------------------

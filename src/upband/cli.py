@@ -136,6 +136,58 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_metrics)
 
+    corpus = sub.add_parser("corpus", help="build, pack and inspect training corpora",
+                            description="Training corpora: decoded, bandwidth-checked, split by "
+                            "file and packed into shards for fast random crops.")
+    csub = corpus.add_subparsers(dest="corpus_command", metavar="ACTION", parser_class=_Parser)
+    csub.required = True
+    p = csub.add_parser("build", help="build a corpus from audio files and folders",
+                        description="Find audio files recursively, decode them in worker "
+                        "processes, measure each file's bandwidth, skip files whose own cutoff "
+                        "is too low, split train/validation/test by file with a stable hash and "
+                        "write an index plus shards. A source may carry its licence as "
+                        "PATH::LICENCE.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE[::LICENCE]")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="CORPUS")
+    p.add_argument("--sample-rate", type=int, default=44100, metavar="HZ")
+    p.add_argument("--channels", type=int, default=2, choices=(1, 2))
+    p.add_argument("--min-cutoff", type=float, metavar="HZ",
+                   help="skip files band-limited below this (default: 16 kHz at 44.1 kHz, the "
+                   "same fraction of Nyquist at other rates)")
+    p.add_argument("--splits", default="0.9,0.05,0.05", metavar="TRAIN,VAL,TEST")
+    p.add_argument("--split-list", type=Path, metavar="FILE",
+                   help="force files into splits (JSON or 'SPLIT PATTERN' lines)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out matching files (repeatable)")
+    p.add_argument("-j", "--workers", type=int, metavar="N", help="decoding processes")
+    p.add_argument("--shard-seconds", type=float, default=600.0, metavar="S")
+    p.add_argument("-f", "--force", action="store_true", help="replace an existing corpus")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_corpus_build)
+    p = csub.add_parser("pack", help="re-pack shards as FLAC/Opus files of at most N MiB",
+                        description="Re-pack a corpus into compressed files of at most "
+                        "--max-mib MiB each, to carry it to another machine. FLAC is lossless; "
+                        "Opus is lossy (nothing above 20 kHz) and must not serve as a "
+                        "high-frequency training reference.")
+    p.add_argument("corpus", type=Path, metavar="CORPUS")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    p.add_argument("--codec", default="flac", choices=("flac", "opus"))
+    p.add_argument("--max-mib", type=float, default=60.0, metavar="MIB")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_corpus_pack)
+    p = csub.add_parser("unpack", help="turn a packed corpus back into .npy shards")
+    p.add_argument("corpus", type=Path, metavar="CORPUS")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_corpus_pack)
+    p = csub.add_parser("info", help="hours per split, skipped files, licences")
+    p.add_argument("corpus", type=Path, metavar="CORPUS")
+    p.add_argument("--verify", action="store_true", help="check every shard's sha256")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_corpus_info)
+
     p = sub.add_parser("models", help="list the model architectures and pretrained models",
                        description="One line per registered model: parameters, receptive "
                        "field, MACs per second of 44.1 kHz audio and a description.")
@@ -381,6 +433,55 @@ def _metrics(args: argparse.Namespace) -> int:
     for key, value in values.items():
         print(f"  {key:<18} {_fmt_metric(key, value)}")
     return 0
+
+
+def _corpus_build(args: argparse.Namespace) -> int:
+    import warnings
+
+    from upband.data import corpus
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        summary = corpus.build_corpus(
+            args.sources, args.output, sample_rate=args.sample_rate, channels=args.channels,
+            min_cutoff_hz=args.min_cutoff, splits=corpus.parse_splits(args.splits),
+            split_lists=corpus.read_split_lists(args.split_list) if args.split_list else None,
+            workers=args.workers, shard_seconds=args.shard_seconds, exclude=args.exclude,
+            overwrite=args.force, progress=not args.quiet)
+    for w in caught:
+        print(f"upband: warning: {w.message}", file=sys.stderr)
+    print(summary.format())
+    return 0
+
+
+def _corpus_pack(args: argparse.Namespace) -> int:
+    from upband.data import corpus
+
+    if args.corpus_command == "pack":
+        summary = corpus.pack_corpus(args.corpus, args.output, codec=args.codec,
+                                     max_mib=args.max_mib, overwrite=args.force,
+                                     progress=not args.quiet)
+    else:
+        summary = corpus.unpack_corpus(args.corpus, args.output, overwrite=args.force,
+                                       progress=not args.quiet)
+    print(summary.format())
+    return 0
+
+
+def _corpus_info(args: argparse.Namespace) -> int:
+    from upband.data.corpus import Corpus
+
+    c = Corpus.open(args.corpus)
+    summary = c.summary()
+    bad = c.verify() if args.verify else []
+    if args.json:
+        print(json.dumps({**summary.to_dict(), "bad_shards": bad}, indent=2, default=str))
+    else:
+        print(summary.format())
+        if args.verify:
+            print("shards: all match their sha256" if not bad else
+                  f"shards failing their sha256: {', '.join(bad)}")
+    return EXIT_USAGE if bad else 0
 
 
 def _models(args: argparse.Namespace) -> int:

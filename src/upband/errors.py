@@ -43,6 +43,10 @@ class OutputExistsError(UpbandError, FileExistsError):
     """The output exists and overwriting was not asked for."""
 
 
+class CorpusError(UpbandError):
+    """A training corpus folder is missing, incomplete, corrupt or of another format version."""
+
+
 class ModelError(UpbandError):
     """A model name, checkpoint or weights file is unknown, malformed or fails its checksum."""
 

@@ -44,6 +44,7 @@ from scipy import signal
 from upband import audio
 from upband.degrade.detect import FULL_BAND_FRACTION, FULL_BAND_HZ, Bandwidth, detect_bandwidth
 from upband.errors import ModelError, OutputExistsError, SpecError, UpbandError
+from upband.fsutil import atomic_write_text
 from upband.models.base import WaveModel
 
 #: Reserved name of the tiny random model used by tests (as demucs' ``demucs_unittest``).
@@ -608,11 +609,7 @@ def _default_ext(src: Path) -> str:
 
 def write_report(path: Path, reports: list[FileReport]) -> None:
     """Write the ``--report`` JSON atomically."""
-    data = json.dumps([r.to_dict() for r in reports], indent=2)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
-    with os.fdopen(fd, "w") as fh:
-        fh.write(data + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
 
 
 def run_batch(pairs: list[tuple[Path, Path]], *, force: bool,

@@ -20,12 +20,10 @@ sidecar file can get out of step with the weights.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.resources
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from safetensors.torch import save as safetensors_save
 
 from upband import __version__
 from upband.errors import ModelError
+from upband.fsutil import atomic_write_bytes
 from upband.models.base import WaveModel
 from upband.models.registry import MODELS, PRETRAINED, build_model
 
@@ -110,17 +109,7 @@ def save_model(model: WaveModel, path: PathLike, *, sample_rate: int,
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, blob)
     return hashlib.sha256(blob).hexdigest()
 
 
