@@ -235,3 +235,25 @@ def test_corpus_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert code == 0 and "all match their sha256" in out
     code, _, err = run(capsys, "corpus", "info", str(tmp_path / "nothing"))
     assert code == 2 and err.count("\n") == 1 and "no such corpus folder" in err
+
+
+def test_train_resume_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    recipe = Path(__file__).parents[1] / "configs" / "upband-default.toml"
+    tiny = ["model.kwargs={widths=[8, 8], kernels=[5, 3]}", "train.batch_size=2",
+            "data.crop_samples=4096", "validation.every=2", "checkpoint.every=2",
+            "validation.max_files=1", "validation.seconds=1.0"]
+    run_dir = tmp_path / "run"
+    code, out, _ = run(capsys, "train", str(recipe), "train.max_steps=2", *tiny, "--run-dir",
+                       str(run_dir), "-q")
+    assert code == 0 and (run_dir / "best.safetensors").exists()
+    code, _, _ = run(capsys, "train", str(recipe), "train.max_steps=4", *tiny, "--run-dir",
+                     str(run_dir), "--resume", "-q")
+    steps = [line.split(",")[0] for line in (run_dir / "metrics.csv").read_text().splitlines()]
+    assert code == 0 and steps == ["step", "0", "2", "4"]
+    code, out, _ = run(capsys, "plot", str(run_dir))
+    png = Path(out.strip())
+    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 20_000
+    code, _, err = run(capsys, "train", str(recipe), "optim.lrr=3", "--run-dir",
+                       str(tmp_path / "other"))
+    assert code == 2 and "did you mean 'optim.lr'" in err and err.count("\n") == 1

@@ -188,6 +188,27 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_corpus_info)
 
+    p = sub.add_parser("train", help="train a model from a recipe (configs/*.toml)",
+                       description="Train a model from a TOML recipe with KEY=VALUE overrides "
+                       "(e.g. data.corpus=/path optim.lr=1e-4 train.max_minutes=9). Checkpoints "
+                       "go to --run-dir (default runs/<recipe>); --resume continues exactly from "
+                       "the last one. Under torchrun (torchrun --nproc_per_node=N -m upband.cli "
+                       "train ...) it trains with DDP.")
+    p.add_argument("config", help="recipe TOML, or an existing run folder with --resume")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--run-dir", type=Path, metavar="DIR")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the run folder's last checkpoint (start fresh if none)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("plot", help="draw a run's training curves (Sulun Fig. 3) as a PNG",
+                       description="Output SNR on the seen and unseen filters against iterations, "
+                       "input SNR as dashed baselines, and the training loss.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("-o", "--output", type=Path, metavar="PNG")
+    p.set_defaults(func=_plot)
+
     p = sub.add_parser("models", help="list the model architectures and pretrained models",
                        description="One line per registered model: parameters, receptive "
                        "field, MACs per second of 44.1 kHz audio and a description.")
@@ -482,6 +503,23 @@ def _corpus_info(args: argparse.Namespace) -> int:
             print("shards: all match their sha256" if not bad else
                   f"shards failing their sha256: {', '.join(bad)}")
     return EXIT_USAGE if bad else 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from upband.train import run_training, summarize
+
+    result = run_training(args.config, args.overrides, run_dir=args.run_dir, resume=args.resume,
+                          quiet=args.quiet)
+    if result.rank == 0 and not args.quiet:
+        print(summarize(result))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from upband.train import plot_run
+
+    print(plot_run(args.run_dir, args.output))
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:
