@@ -370,7 +370,8 @@ def test_visqol_scores() -> None:
     lowpassed = x - _highpass(x, sr, 4000.0)
     degraded = metrics.visqol(x, lowpassed, sr)
     assert 1.0 <= degraded < 4.732 - 0.5
-    assert metrics.compute_all(x, lowpassed, sr)["visqol"] == degraded
+    # compute_all scores the same pair; numba's reductions may differ in the last bits
+    assert metrics.compute_all(x, lowpassed, sr)["visqol"] == pytest.approx(degraded, rel=1e-9)
     # any rate is resampled to 48 kHz first
     x44 = x[..., : 2 * SR]
     assert metrics.visqol(x44, x44, SR) == pytest.approx(4.732, abs=5e-3)

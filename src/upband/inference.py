@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -61,6 +60,8 @@ RATE_FAMILY_48K = frozenset({8000, 16000, 24000, 32000})
 CLIP_MODES = ("rescale", "clamp", "none")
 #: Input blocks read per step, in seconds of input audio.
 READ_SECONDS = 10.0
+#: Seconds of excerpts the bandwidth detector reads from each file.
+DETECT_SECONDS = 30.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,7 +487,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)
     net = load_enhancer(model, device=device)
-    found = detect_file(src)
+    found = detect_file(src, max_seconds=DETECT_SECONDS)
     plan = make_plan(found, info.sample_rate, info.channels, net, sample_rate=sample_rate,
                      merge=merge)
     report.input_rate, report.output_rate, report.channels = (info.sample_rate, plan.output_rate,
@@ -495,16 +496,18 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                                                                       info.subtype, subtype)
     report.bandwidth, report.merge_cutoff_hz = found.to_dict(), plan.merge_cutoff_hz
     report.model = getattr(net, "pretrained_name", "") or net.name
-    pipe = Pipeline(net, plan, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
-                    batch_size=batch_size or _default_batch(net))
+    def make_pipeline() -> Pipeline:
+        return Pipeline(net, plan, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
+                        batch_size=batch_size or _default_batch(net))
+
     if plan.passthrough:
         report.status = "passthrough"
         report.message = f"already {found.summary()}: copied through unchanged"
     else:
         report.status = "enhanced"
         report.message = found.summary()
-    report.clip_gain = _stream_to_file(src, dst, pipe, info, subtype, clip_mode, overwrite,
-                                       progress)
+    report.clip_gain = _stream_to_file(src, dst, make_pipeline, info, subtype, clip_mode,
+                                       overwrite, progress)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -522,45 +525,48 @@ def _blocks(src: Path, info: audio.AudioInfo) -> Iterator[tuple[np.ndarray, bool
                True)
 
 
-def _stream_to_file(src: Path, dst: Path, pipe: Pipeline, info: audio.AudioInfo, subtype: str,
-                    clip_mode: str, overwrite: bool,
+def _stream_to_file(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
+                    info: audio.AudioInfo, subtype: str, clip_mode: str, overwrite: bool,
                     progress: Callable[[float], None] | None) -> float:
-    """Run ``pipe`` over ``src`` into ``dst``; a float spool file holds the output until its
-    peak is known (for ``rescale``). Returns the gain applied."""
+    """Run a pipeline over ``src`` into ``dst``; returns the gain applied.
+
+    The output is written as it comes (atomically). If it went above full scale and
+    ``clip_mode`` is ``rescale``, that pass is discarded and the (deterministic) pipeline runs
+    again with the gain that brings the peak to full scale: a second pass for the rare clipping
+    file rather than a spool file for every one.
+    """
     if clip_mode not in CLIP_MODES:
         raise SpecError(f"unknown clip mode {clip_mode!r}; choose one of {', '.join(CLIP_MODES)}")
-    plan = pipe.plan
-    fd, spool_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".upband-tmp.wav",
-                                      dir=dst.parent)
-    os.close(fd)
-    spool = Path(spool_name)
-    peak = 0.0
-    try:
-        with audio.AudioWriter(spool, plan.output_rate, info.channels, subtype="FLOAT",
-                               overwrite=True) as w:
+    gain = 1.0
+    for attempt in range(2):
+        pipe = make_pipeline()
+        processed = not pipe.plan.passthrough  # a copied-through input keeps its samples
+        peak = 0.0
+        writer = audio.AudioWriter(dst, pipe.plan.output_rate, info.channels, subtype=subtype,
+                                   overwrite=overwrite,
+                                   dither=processed and subtype == "PCM_16")
+        try:
             for block, last in _blocks(src, info):
                 out = pipe.push(block, last=last)
+                if gain != 1.0:
+                    out = out * np.float32(gain)
                 if out.size:
                     peak = max(peak, float(np.max(np.abs(out))))
-                    w.write(out)
-                if progress is not None:
+                    if processed and clip_mode == "clamp":
+                        out = np.clip(out, -1.0, 1.0)
+                    writer.write(out)
+                if progress is not None and attempt == 0:
                     progress(block.shape[1] / info.sample_rate)
-        processed = not plan.passthrough  # a copied-through input keeps its samples
-        gain = 1.0 / peak if (processed and peak > 1.0 and clip_mode == "rescale") else 1.0
-        clamp = processed and clip_mode == "clamp"
-        bits16 = subtype == "PCM_16"
-        with audio.AudioReader(spool) as r, audio.AudioWriter(
-                dst, plan.output_rate, info.channels, subtype=subtype, overwrite=overwrite,
-                dither=bits16 and processed) as out_w:
-            for block in r.blocks(1 << 18):
-                if gain != 1.0:
-                    block = block * np.float32(gain)
-                if clamp:
-                    block = np.clip(block, -1.0, 1.0)
-                out_w.write(block)
-        return gain
-    finally:
-        spool.unlink(missing_ok=True)
+        except BaseException:
+            writer.abort()
+            raise
+        if attempt == 0 and processed and clip_mode == "rescale" and peak > 1.0:
+            writer.abort()
+            gain = 1.0 / peak
+            continue
+        writer.close()
+        break
+    return gain
 
 
 # --------------------------------------------------------------------------------------------

@@ -317,9 +317,10 @@ def _fit_cutoff(freqs: np.ndarray, level: np.ndarray, sr: int) -> tuple[float, s
         return nyq, "", 0.0
     fit = _Fit(freqs, level, sr, eval_from=f_end / EVAL_SPAN)
     cands = 2 ** np.arange(math.log2(lo), math.log2(hi), 1 / GRID_PER_OCTAVE)
+    floors = fit.floors(cands)
     best: dict[str, tuple[float, float, str, np.ndarray, np.ndarray]] = {}
     for name, grid, att_grid in _templates():
-        err = fit.errors(cands, grid, att_grid)
+        err = fit.errors(cands, grid, att_grid, floors)
         k = int(np.argmin(err))
         family = name.split(":")[0]
         if err[k] < best.get(family, (np.inf,))[0]:
@@ -337,7 +338,7 @@ def _fit_cutoff(freqs: np.ndarray, level: np.ndarray, sr: int) -> tuple[float, s
         return nyq, "", 0.0
     fine = cutoff * 2 ** (np.arange(-4, 5) / (4 * GRID_PER_OCTAVE))
     fine = fine[(fine > lo / 2) & (fine < 0.999 * nyq)]
-    err = fit.errors(fine, grid, att_grid)
+    err = fit.errors(fine, grid, att_grid, fit.floors(fine))
     k = int(np.argmin(err))
     return float(fine[k]), name, float(err[k])
 
@@ -352,8 +353,15 @@ class _Fit:
         # every candidate is judged on the same bands, so the errors compare
         self.sel = freqs >= eval_from
 
-    def errors(self, cands: np.ndarray, grid: np.ndarray, att_grid: np.ndarray) -> np.ndarray:
-        """Mean absolute dB error of each candidate cutoff in ``cands`` ``[K]``."""
+    def floors(self, cands: np.ndarray) -> np.ndarray:
+        """5th percentile of the spectrum above each candidate cutoff (dB; -inf: nothing)."""
+        return np.array([np.percentile(self.level[self.freqs > c], 5)
+                         if (self.freqs > c).any() else -np.inf for c in cands])
+
+    def errors(self, cands: np.ndarray, grid: np.ndarray, att_grid: np.ndarray,
+               floor_data: np.ndarray) -> np.ndarray:
+        """Mean absolute dB error of each candidate cutoff in ``cands`` ``[K]`` (``floor_data``
+        from :meth:`floors`)."""
         freqs, level, g = self.freqs, self.level, self.g
         log_ratio = np.log2(self.tan_f[None, :] / np.tan(np.pi * cands / self.sr)[:, None])
         att = np.interp(log_ratio, grid, att_grid)  # [K, B]
@@ -367,8 +375,6 @@ class _Fit:
         b = np.where(ok, (s0 * sgy - s1 * sy) / np.where(ok, den, 1.0), 0.0)
         a = np.where(ok, (sy - b * s1) / np.maximum(s0, 1.0), 0.0)
         trend = a[:, None] + b[:, None] * g
-        floor_data = np.array([np.percentile(level[freqs > c], 5) if (freqs > c).any()
-                               else -np.inf for c in cands])
         floor = np.maximum(a + b * np.log2(cands) - RANGE_DB, floor_data)[:, None]
         model = _db_sum(trend + att, floor)
         data = _db_sum(np.broadcast_to(level[None, :], model.shape), floor)
