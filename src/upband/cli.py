@@ -209,6 +209,44 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, metavar="PNG")
     p.set_defaults(func=_plot)
 
+    p = sub.add_parser("evaluate", help="run a paper's test protocol: tables and figures",
+                       description="Degrade clean music the way a paper's test does, restore "
+                       "it with models and baselines, and write report.md (the paper's table "
+                       "with deltas against the input), results.csv, summary.json and PNG "
+                       "figures into -o. A file that fails is reported and skipped; the exit "
+                       "status is then 1.")
+    p.add_argument("--data", required=True, type=Path, metavar="DIR",
+                   help="folder of clean music (searched recursively), or a corpus folder "
+                   "from 'upband corpus build' (its --split)")
+    p.add_argument("--protocol", required=True, metavar="NAME",
+                   help="sulun, kuleshov, tdpr, lattner-mp3 or versatile")
+    p.add_argument("--models", default="", metavar="M1,M2,...",
+                   help="pretrained names, .safetensors checkpoints or upband_unittest "
+                   "(default: none, baselines only)")
+    p.add_argument("--baselines", default="input,spline,sinc,sbr", metavar="B1,B2,...",
+                   help="from input, spline, sinc, sbr, oracle (default: "
+                   "input,spline,sinc,sbr; input is always included)")
+    p.add_argument("--split", metavar="NAME", help="corpus split (default: test)")
+    p.add_argument("-o", "--output", type=Path, metavar="REPORT_DIR",
+                   help="report folder (default: upband-eval-<protocol>)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="files in parallel processes (default 1; same numbers for any N)")
+    p.add_argument("--limit-seconds", type=float, metavar="S",
+                   help="evaluate only the first S seconds of each file")
+    p.add_argument("-d", "--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the models run (default: CUDA when present)")
+    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL even if installed")
+    p.add_argument("--vggish", action="append", default=[], type=Path, metavar="WEIGHTS",
+                   help="VGGish weights file(s): adds the VGG distance (repeatable)")
+    p.add_argument("--best-of", type=int, default=1, metavar="N",
+                   help="draws per file for stochastic models, best kept per metric "
+                   "(Lattner & Nistal; default 1)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the per-file degradation draws (default 0)")
+    p.add_argument("-f", "--force", action="store_true", help="replace an existing report")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-file lines")
+    p.set_defaults(func=_evaluate)
+
     p = sub.add_parser("models", help="list the model architectures and pretrained models",
                        description="One line per registered model: parameters, receptive "
                        "field, MACs per second of 44.1 kHz audio and a description.")
@@ -219,7 +257,9 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = get_parser().parse_args(argv)
+    args.argv = argv
     try:
         status: int = args.func(args)
         return status
@@ -316,6 +356,35 @@ def _enhance(args: argparse.Namespace) -> int:
               f"skipped (output exists), {counts['failed']} failed",
               file=sys.stderr if counts["failed"] else sys.stdout)
     return 1 if counts["failed"] else 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from upband.evaluate import evaluate
+
+    def on_file(result: Any, done: int, total: int) -> None:
+        if result.error is not None:
+            print(f"upband: error: {result.error} (skipped)", file=sys.stderr)
+        elif not args.quiet:
+            print(f"[{done}/{total}] {result.item.id}: {result.duration_s:.1f} s in "
+                  f"{result.seconds:.1f} s", file=sys.stderr)
+
+    command = "upband " + " ".join(shlex.quote(a) for a in args.argv)
+    ev = evaluate(args.data, args.protocol, models=_names(args.models),
+                  baselines=_names(args.baselines), output=args.output, split=args.split,
+                  jobs=args.jobs, limit_seconds=args.limit_seconds, device=args.device,
+                  visqol=not args.no_visqol, vggish=[str(v) for v in args.vggish],
+                  seed=args.seed, best_of=args.best_of, force=args.force, command=command,
+                  on_file=on_file)
+    failed = len(ev.failed)
+    print(f"upband: {len(ev.results) - failed} file(s) evaluated, {failed} failed; report in "
+          f"{ev.output / 'report.md'}", file=sys.stderr if failed else sys.stdout)
+    return 1 if failed else 0
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _durations(pairs: list[tuple[Path, Path]]) -> dict[Path, float]:

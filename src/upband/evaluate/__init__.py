@@ -1,0 +1,224 @@
+"""Evaluation protocols -> tables and figures (``upband evaluate``).
+
+    from upband.evaluate import evaluate
+    ev = evaluate("music/", "sulun", models=["upband_unittest"], output="report")
+
+writes ``report/report.md`` (the paper's table with Δ against the input, the command, the
+files), ``results.csv`` (file x condition x system x metric), ``summary.json`` (means and Δ)
+and PNG figures. The pieces: :mod:`~upband.evaluate.protocols` (the papers' conditions as data),
+:mod:`~upband.evaluate.baselines` (input, spline, sinc, SBR, oracle),
+:mod:`~upband.evaluate.scoring` (metrics by name; limits), :mod:`~upband.evaluate.runner`
+(files, workers), :mod:`~upband.evaluate.report` and :mod:`~upband.evaluate.figures`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from upband import __version__
+from upband.errors import MissingDependencyError, NotAFileError, OutputExistsError, SpecError
+from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, DESCRIPTIONS, sbr
+from upband.evaluate.protocols import PROTOCOLS, Condition, Protocol, get_protocol
+from upband.evaluate.report import Summary, render_markdown, results_csv, summary_json
+from upband.evaluate.runner import (
+    FileResult,
+    State,
+    draws_of,
+    find_items,
+    make_config,
+    run,
+    systems_of,
+)
+from upband.fsutil import atomic_write_text
+
+__all__ = ["BASELINES", "DEFAULT_BASELINES", "PROTOCOLS", "Evaluation", "FileResult",
+           "Protocol", "evaluate", "get_protocol", "sbr"]
+
+REPORT_NAME = "report.md"
+CSV_NAME = "results.csv"
+JSON_NAME = "summary.json"
+SCATTER_NAME = "snr_scatter.png"
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` did: the folder, per-file results and the summary."""
+
+    output: Path
+    results: list[FileResult]
+    summary: Summary
+    written: list[Path]
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.error is not None]
+
+
+def _condition_meta(cond: Condition, results: Sequence[FileResult]) -> dict[str, str]:
+    texts = sorted({r.conditions[cond.name]["text"] for r in results if cond.name in
+                    r.conditions})
+    if len(texts) == 1:
+        degradation = texts[0]
+    else:
+        degradation = f"{cond.describe()}; drawn per file (see `results.csv`)"
+    if cond.cutoff_hz is not None:
+        cutoff = f"{cond.cutoff_hz:g} Hz"
+    else:
+        found = [r.conditions[cond.name]["cutoff_hz"] for r in results
+                 if cond.name in r.conditions]
+        cutoff = (f"measured per file (median {statistics.median(found):.0f} Hz)"
+                  if found else "measured per file")
+    return {"name": cond.name, "label": cond.label or cond.name, "degradation": degradation,
+            "cutoff": cutoff}
+
+
+def _system_meta(state: State) -> list[dict[str, str]]:
+    out = [{"name": b, "description": DESCRIPTIONS[b]} for b in state.config.baselines]
+    for (label, net), spec in zip(state.models.items(), state.config.models, strict=True):
+        draws = draws_of(state, label)
+        out.append({"name": label, "description":
+                    f"model `{spec}` ({net.name}, {net.num_parameters():,} parameters, "
+                    f"{net.sample_rate} Hz) through the `upband enhance` pipeline (chunked, "
+                    "bandwidth detection, do-no-harm merge, no clipping)"
+                    + (f"; best of {draws} draws per file and metric" if draws > 1 else "")})
+    return out
+
+
+def _figures(out: Path, protocol: Protocol, summary: Summary,
+             results: Sequence[FileResult]) -> tuple[list[str], list[str]]:
+    """Write the PNGs; returns (file names, notes). Without matplotlib: no figures, a note."""
+    from upband.evaluate import figures
+
+    names: list[str] = []
+    labels = {c.name: c.label or c.name for c in protocol.conditions}
+    example = next((r for r in results if r.example), None)
+    try:
+        if example is not None and example.example is not None:
+            for cond, clips in example.example.items():
+                name = f"spectrogram_{cond}.png"
+                figures.plot_spectrograms(
+                    clips, protocol.sample_rate, out / name,
+                    f"{example.item.id}, {labels[cond]} (mono downmix, "
+                    f"{example.example_start_s:.1f} s +)", example.example_start_s)
+                names.append(name)
+        if "snr" in summary.metrics:
+            points: dict[str, dict[str, list[tuple[float, float]]]] = {
+                c: {} for c in labels}
+            for r in results:
+                snr = {(c, s): v for c, s, m, v in r.rows if m == "snr"}
+                for (c, s), v in snr.items():
+                    if (c, "input") in snr:
+                        points[c].setdefault(s, []).append((snr[(c, "input")], v))
+            figures.plot_snr_scatter(points, labels, summary.systems, out / SCATTER_NAME,
+                                     f"{protocol.name}: SNR per clip")
+            names.append(SCATTER_NAME)
+    except MissingDependencyError as err:
+        return names, [f"no figures: {err}"]
+    return names, []
+
+
+def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[str] = (),
+             baselines: Sequence[str] = DEFAULT_BASELINES,
+             output: str | os.PathLike[str] | None = None, split: str | None = None,
+             jobs: int = 1, limit_seconds: float | None = None, device: str = "auto",
+             visqol: bool = True, vggish: Sequence[str] = (), seed: int = 0,
+             best_of: int = 1, force: bool = False, command: str | None = None,
+             on_file: Callable[[FileResult, int, int], None] | None = None) -> Evaluation:
+    """Run ``protocol`` on the clean music in ``data`` and write the report folder.
+
+    Args:
+        data: a folder (searched recursively), one file, or a corpus folder (``split``,
+            default ``test``).
+        protocol: a key of :data:`PROTOCOLS`.
+        models: anything :func:`upband.inference.load_enhancer` takes; labelled by name or
+            checkpoint file stem.
+        baselines: keys of :data:`BASELINES` (``input`` is always included, first).
+        output: the report folder (default ``upband-eval-<protocol>``); an existing report
+            there is replaced only with ``force``.
+        jobs: files evaluated in parallel worker processes (the numbers do not change).
+        limit_seconds: evaluate only the first seconds of every file.
+        visqol: add ViSQOL where the protocol lists it and ``visqol-python`` is installed.
+        vggish: VGGish weights file(s): adds the VGG distance (16 kHz front end).
+        best_of: draws per file for stochastic models (the best per metric is kept).
+        command: the command line to print in the report.
+        on_file: called as ``on_file(result, done, total)`` after every file.
+
+    Raises:
+        UpbandError: bad options, no files, unknown model, or no file could be evaluated.
+    """
+    proto = get_protocol(protocol)
+    out = Path(output) if output is not None else Path(f"upband-eval-{proto.name}")
+    if out.exists() and not out.is_dir():
+        raise NotAFileError(f"{out}: exists and is not a folder")
+    if (out / REPORT_NAME).exists() and not force:
+        raise OutputExistsError(f"{out}: already holds a report (use --force to replace it)")
+    dataset = find_items(data, split)
+    config = make_config(proto.name, models=models, baselines=baselines, device=device,
+                         limit_seconds=limit_seconds, visqol=visqol, vggish=vggish, seed=seed,
+                         best_of=best_of, corpus=dataset.corpus, jobs=jobs)
+    state = State(config)  # loads the models: a bad one fails before any work
+    results = run(config, dataset.items, jobs=jobs, on_file=on_file, state=state)
+    ok = [r for r in results if r.error is None]
+    if not ok:
+        raise SpecError(f"no file could be evaluated ({len(results)} failed; the first: "
+                        f"{results[0].error})")
+    summary = Summary.from_results(proto, systems_of(config), ok)
+    out.mkdir(parents=True, exist_ok=True)
+    figure_names, figure_notes = _figures(out, proto, summary, ok)
+    notes = list(figure_notes)
+    if best_of > 1 and not any(draws_of(state, m) > 1 for m in state.models):
+        notes.append(f"--best-of {best_of} was asked for, but no model is stochastic: one "
+                     "output per file.")
+    if "visqol" in proto.optional_metrics and "visqol" not in summary.metrics:
+        notes.append("ViSQOL not computed (" + ("--no-visqol" if not visqol else
+                                               "visqol-python is not installed") + ").")
+    meta: dict[str, Any] = {
+        "upband_version": __version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or "(python API) upband.evaluate.evaluate",
+        "protocol": {"name": proto.name, "description": proto.description,
+                     "source": proto.source, "sample_rate": proto.sample_rate,
+                     "channels": proto.channels, "layout": proto.layout},
+        "data": str(data), "split": dataset.split, "seed": seed,
+        "limit_seconds": limit_seconds, "device": config.device,
+        "conditions": [_condition_meta(c, ok) for c in proto.conditions],
+        "systems": _system_meta(state),
+        "metrics": summary.metrics,
+        "files": [{"file": r.item.id, "path": r.item.path,
+                   "duration_s": round(r.duration_s, 6),
+                   "source_duration_s": round(r.source_duration_s, 6)} for r in ok],
+        "failed": [{"file": r.item.id, "error": r.error} for r in results if r.error],
+        "skipped": dataset.skipped,
+        "figures": figure_names,
+        "notes": notes,
+    }
+    written = [out / CSV_NAME, out / JSON_NAME, out / REPORT_NAME]
+    atomic_write_text(written[0], results_csv(ok))
+    atomic_write_text(written[1], summary_json(summary, meta))
+    atomic_write_text(written[2], render_markdown(summary, meta, figure_names))
+    return Evaluation(out, results, summary, [*written, *(out / n for n in figure_names)])
+
+
+def load_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a ``summary.json`` back, with ``"inf"`` strings as floats."""
+    def number(value: Any) -> Any:
+        if value in ("inf", "-inf"):
+            return math.inf if value == "inf" else -math.inf
+        return value
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return number(obj)
+
+    return dict(walk(json.loads(Path(path).read_text(encoding="utf-8"))))
