@@ -19,7 +19,7 @@ from upband.errors import SpecError
 from upband.evaluate import PROTOCOLS, evaluate, load_summary, sbr
 from upband.evaluate.baselines import BASELINES, Observation
 from upband.evaluate.protocols import draw, get_protocol
-from upband.evaluate.scoring import delta, format_value, json_number, mean
+from upband.evaluate.scoring import delta, format_value, json_number, mean, score
 
 SR = 44100
 
@@ -326,3 +326,12 @@ def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str], m
         assert len(lines) == 1 and lines[0].startswith("upband: error: ") and message in lines[0]
         assert "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_visqol_of_a_clip_too_short_is_undefined_not_a_failure() -> None:
+    pytest.importorskip("visqol")
+    sr = 44100
+    t = np.arange(int(0.3 * sr)) / sr  # a drum hit's length: too few ViSQOL patches
+    x = np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
+    values = score(x, x, sr, 11025.0, ("snr", "visqol"))
+    assert values["snr"] == math.inf and math.isnan(values["visqol"])

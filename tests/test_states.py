@@ -217,6 +217,7 @@ def test_load_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
                             sample_rate=44_100, file="tiny.safetensors", sha256=digest)
     monkeypatch.setitem(PRETRAINED, "tiny", entry)
     loaded = load_pretrained("tiny", directory=tmp_path)
+    assert loaded.pretrained_name == "tiny" and model.pretrained_name == ""
     x = torch.randn(1, 2, 1000)
     with torch.inference_mode():
         assert torch.equal(loaded(x), model(x))

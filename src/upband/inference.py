@@ -495,7 +495,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     report.duration_s, report.input_subtype, report.output_subtype = (info.duration,
                                                                       info.subtype, subtype)
     report.bandwidth, report.merge_cutoff_hz = found.to_dict(), plan.merge_cutoff_hz
-    report.model = getattr(net, "pretrained_name", "") or net.name
+    report.model = net.pretrained_name or net.name
     def make_pipeline() -> Pipeline:
         return Pipeline(net, plan, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
                         batch_size=batch_size or _default_batch(net))
@@ -506,6 +506,10 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     else:
         report.status = "enhanced"
         report.message = found.summary()
+        if found.full_band:  # full band at a low rate: the band above its Nyquist is new
+            report.message = (f"full band at {info.sample_rate} Hz (to "
+                              f"{found.cutoff_hz / 1000:.1f} kHz); extended to "
+                              f"{plan.output_rate / 2000:.2f} kHz at {plan.output_rate} Hz")
     report.clip_gain = _stream_to_file(src, dst, make_pipeline, info, subtype, clip_mode,
                                        overwrite, progress)
     report.seconds = time.perf_counter() - t0

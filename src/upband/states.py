@@ -241,4 +241,5 @@ def load_pretrained(name: str, *, directory: PathLike | None = None,
     if model.name != entry.architecture or model.config != expected \
             or model.sample_rate != entry.sample_rate:
         raise ModelError(f"{path}: header does not match the pretrained entry {name!r}")
+    model.pretrained_name = name
     return model

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from upband import metrics
+from upband.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,15 @@ def _high(cutoff_hz: float | None, sr: int) -> float:
     return min(max(cutoff_hz, 1.0), sr / 2 * 0.999)
 
 
+def _visqol(x: np.ndarray, y: np.ndarray, sr: int) -> float:
+    """ViSQOL, or ``nan`` (undefined: left out of the mean) for a clip too short for its
+    patches (under about a second, e.g. a drum hit) -- the file's other metrics still count."""
+    try:
+        return float(metrics.visqol(x, y, sr))
+    except SpecError:
+        return math.nan
+
+
 METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("snr", "SNR", True, lambda x, y, sr, c, k: float(metrics.snr(x, y)),
                unit="dB"),
@@ -65,9 +75,8 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
                lambda x, y, sr, c, k: float(metrics.lsd_db(x, y, sr)), unit="dB"),
     MetricSpec("spectral_mse", "MSE", False,
                lambda x, y, sr, c, k: float(metrics.spectral_mse(x, y, sr)), decimals=4),
-    MetricSpec("visqol", "ViSQOL", True,
-               lambda x, y, sr, c, k: float(metrics.visqol(x, y, sr)), decimals=3,
-               unit="MOS-LQO"),
+    MetricSpec("visqol", "ViSQOL", True, lambda x, y, sr, c, k: _visqol(x, y, sr),
+               decimals=3, unit="MOS-LQO"),
     MetricSpec("vgg_distance", "VGG", False,
                lambda x, y, sr, c, k: float(metrics.vgg_distance(x, y, sr, k["vggish"]))),
 )}

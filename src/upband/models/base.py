@@ -96,6 +96,8 @@ class WaveModel(nn.Module):
         self.stride = stride
         #: Sample rate the weights are meant for; :func:`upband.states.load_model` sets it.
         self.sample_rate = DEFAULT_SAMPLE_RATE
+        #: Name of the shipped weights when loaded by :func:`upband.states.load_pretrained`.
+        self.pretrained_name = ""
         self._config: dict[str, Any] = {}
 
     @property

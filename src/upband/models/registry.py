@@ -121,7 +121,18 @@ class PretrainedModel:
 
 
 #: Released weights by name; loaded by :func:`upband.states.load_pretrained`.
-PRETRAINED: dict[str, PretrainedModel] = {}
+PRETRAINED: dict[str, PretrainedModel] = {
+    # docs/models/upband-default.md; made by scripts/export_pretrained.py
+    "upband-default": PretrainedModel(
+        name="upband-default", architecture="arunet-s",
+        kwargs={"channels": 2, "widths": [64, 96, 128, 160, 224], "kernels": [9, 7, 5, 5, 3],
+                "res_convs": 1, "batchnorm": True, "dropout": 0.0, "negative_slope": 0.2,
+                "front": "pqmf", "bands": 8, "init_std": None, "identity_init": True,
+                "out_scale": 0.01},
+        sample_rate=44100, file="upband-default.safetensors",
+        sha256="424448fbaaa232db581e48a1c670e5d463bbef6e1b59e85e0fe4fcc67e189795",
+        description="arunet-s, versatile degradations, 6000 CPU iterations (interim)"),
+}
 
 #: The pretrained model ``upband enhance`` uses by default.
 DEFAULT_PRETRAINED = "upband-default"
