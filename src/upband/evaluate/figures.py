@@ -7,7 +7,6 @@ backend. Figures are written atomically and kept small (a few seconds, 64 dpi).
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -17,8 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
-from upband.errors import MissingDependencyError
-from upband.fsutil import atomic_write_bytes
+from upband.plotting import pyplot, save_png
 
 PathLike = str | os.PathLike[str]
 #: Spectrogram floor and the range of the difference panels, in dB.
@@ -28,25 +26,11 @@ DPI = 64
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "evaluation figures need matplotlib: pip install 'upband[plot]'") from exc
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot("evaluation figures")
 
 
 def _save(fig: Any, path: Path) -> None:
-    plt = _pyplot()
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=DPI)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path, dpi=DPI)
 
 
 def spectrogram_db(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

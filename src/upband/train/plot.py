@@ -13,7 +13,6 @@ backend, so plotting works without a display.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -21,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from upband.errors import MissingDependencyError
-from upband.train.checkpoint import CheckpointError, atomic_write_bytes
+from upband.plotting import pyplot, save_png
+from upband.train.checkpoint import CheckpointError
 
 __all__ = ["plot_run", "read_metrics"]
 
@@ -58,15 +57,7 @@ def read_metrics(run_dir: PathLike) -> dict[str, list[tuple[int, float]]]:
 
 
 def _matplotlib() -> Any:
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "plotting training curves needs matplotlib: pip install 'upband[plot]'") from exc
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot("plotting training curves")
 
 
 def _title(run_dir: Path) -> str:
@@ -180,9 +171,8 @@ def plot_run(run_dir: PathLike, output: PathLike | None = None) -> Path:
             ax.spines["top"].set_visible(False)
         fig.suptitle(_title(run_dir), fontsize=11)
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    finally:
+    except BaseException:
         plt.close(fig)
-    atomic_write_bytes(out, buf.getvalue())
+        raise
+    save_png(fig, out, dpi=130, tight=True)
     return out
