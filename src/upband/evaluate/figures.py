@@ -29,8 +29,9 @@ def _pyplot() -> Any:
     return pyplot("evaluation figures")
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Any, path: PathLike) -> Path:
     save_png(fig, path, dpi=DPI)
+    return Path(path)
 
 
 def spectrogram_db(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,9 +80,7 @@ def plot_spectrograms(clips: dict[str, np.ndarray], sr: int, path: PathLike, tit
     except BaseException:
         plt.close(fig)
         raise
-    out = Path(path)
-    _save(fig, out)
-    return out
+    return _save(fig, path)
 
 
 def plot_snr_scatter(points: dict[str, dict[str, list[tuple[float, float]]]],
@@ -128,6 +127,4 @@ def plot_snr_scatter(points: dict[str, dict[str, list[tuple[float, float]]]],
     except BaseException:
         plt.close(fig)
         raise
-    out = Path(path)
-    _save(fig, out)
-    return out
+    return _save(fig, path)
