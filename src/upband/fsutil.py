@@ -8,9 +8,11 @@ uses the same rule; this module serves everything else (model files, JSON, corpu
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 PathLike = str | os.PathLike[str]
 
@@ -23,8 +25,10 @@ def umask() -> int:
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (mode 0644 minus the umask)."""
+    """Write ``data`` to ``path`` atomically (mode 0644 minus the umask): a temporary file
+    beside it (its folder is created if missing), flushed to disk, then renamed."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".upband-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -42,3 +46,9 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 def atomic_write_text(path: PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: PathLike, obj: Any) -> None:
+    """:func:`atomic_write_bytes` of ``obj`` as indented JSON (NaN and inf refused)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write_bytes(path, text.encode())

@@ -107,8 +107,6 @@ def save_model(model: WaveModel, path: PathLike, *, sample_rate: int,
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     blob = safetensors_save(tensors, metadata={_META_KEY: header_json})
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, blob)
     return hashlib.sha256(blob).hexdigest()
 

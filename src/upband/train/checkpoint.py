@@ -44,14 +44,13 @@ from safetensors.torch import save as safetensors_save
 from torch import nn
 
 from upband.errors import UpbandError
+from upband.fsutil import atomic_write_bytes, atomic_write_json
 from upband.models.base import WaveModel
 from upband.states import load_model, save_model
 
 __all__ = [
     "STATE_FORMAT",
     "CheckpointError",
-    "atomic_write_bytes",
-    "atomic_write_json",
     "find_latest",
     "get_rng_state",
     "list_checkpoints",
@@ -87,29 +86,6 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, rename it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: PathLike, obj: Any) -> None:
-    """:func:`atomic_write_bytes` of ``obj`` as indented JSON (NaN and inf refused)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    atomic_write_bytes(path, text.encode())
 
 
 def _read_json(path: Path) -> Any:

@@ -62,12 +62,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from upband import __version__, metrics
 from upband.errors import UpbandError
+from upband.fsutil import atomic_write_bytes, atomic_write_json
 from upband.models import build_model
 from upband.models.base import WaveModel
 from upband.train.checkpoint import (
     CheckpointError,
-    atomic_write_bytes,
-    atomic_write_json,
     find_latest,
     load_checkpoint,
     read_state,
