@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from upband import audio
-from upband.degrade import Decimate, detect_bandwidth, downsample
+from upband.degrade import Bandwidth, Decimate, detect_bandwidth, downsample
 from upband.degrade import apply as degrade_apply
 from upband.errors import AudioFileNotFoundError, ModelError, SpecError, UpbandError
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, Observation
@@ -231,7 +231,10 @@ def _example_window(x: np.ndarray, sr: int) -> tuple[int, int]:
     return best, best + n
 
 
-def _enhance(state: State, label: str, degraded: np.ndarray, seed: int) -> np.ndarray:
+def _enhance(state: State, label: str, degraded: np.ndarray, seed: int,
+             found: Bandwidth) -> np.ndarray:
+    """One model's output; ``found`` is ``detect_bandwidth`` of ``degraded`` (what
+    :func:`upband.inference.enhance` would compute itself), detected once per condition."""
     import torch
 
     from upband.inference import enhance
@@ -239,7 +242,7 @@ def _enhance(state: State, label: str, degraded: np.ndarray, seed: int) -> np.nd
     torch.manual_seed(seed)
     y, _ = enhance(degraded, state.protocol.sample_rate, model=state.models[label],
                    device=state.config.device, output_sample_rate=state.protocol.sample_rate,
-                   clip_mode="none")
+                   clip_mode="none", bandwidth=found)
     return audio.fit_length(np.asarray(y, np.float32), degraded.shape[-1])
 
 
@@ -258,8 +261,13 @@ def _condition(state: State, item: Item, cond: Condition, clean: np.ndarray,
     r = params.r if isinstance(params, Decimate) else None
     low = downsample(clean, r) if r is not None else None
     measured = cond.cutoff_hz is None
-    cutoff = cond.cutoff_hz if cond.cutoff_hz is not None else \
-        detect_bandwidth(degraded, sr).cutoff_hz
+    # the models' pipeline and a codec condition's band edge both need the detector's view
+    found = detect_bandwidth(degraded, sr) if measured or state.models else None
+    if cond.cutoff_hz is not None:
+        cutoff = cond.cutoff_hz
+    else:
+        assert found is not None
+        cutoff = found.cutoff_hz
     result.conditions[cond.name] = {"degradation": params.to_dict(), "text": str(params),
                                     "cutoff_hz": cutoff, "cutoff_measured": measured}
     obs = Observation(degraded, sr, params, cutoff, low, r, clean)
@@ -285,8 +293,9 @@ def _condition(state: State, item: Item, cond: Condition, clean: np.ndarray,
     for label in state.models:
         best: dict[str, float] = {}
         for k in range(draws_of(state, label)):
+            assert found is not None
             est = _enhance(state, label, degraded, seed_of(cfg.seed, item.id, cond.name,
-                                                            label, k) % (2**63))
+                                                            label, k) % (2**63), found)
             values = score(clean, est, sr, cutoff, names, state.context)
             for metric, value in values.items():  # Lattner: the best draw per metric
                 if metric not in best or better(metric, value, best[metric]):
