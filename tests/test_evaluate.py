@@ -335,3 +335,20 @@ def test_visqol_of_a_clip_too_short_is_undefined_not_a_failure() -> None:
     x = np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
     values = score(x, x, sr, 11025.0, ("snr", "visqol"))
     assert values["snr"] == math.inf and math.isnan(values["visqol"])
+
+
+def test_no_merge_scores_the_raw_network_output(capsys: pytest.CaptureFixture[str],
+                                                music: Path, tmp_path: Path) -> None:
+    args = ["evaluate", "--data", str(music), "--protocol", "sulun", "--models",
+            "upband_unittest", "--baselines", "input", "--no-visqol", "-q"]
+    assert run(capsys, *args, "-o", str(tmp_path / "merged"))[0] == 0
+    code, _, err = run(capsys, *args, "--no-merge", "-o", str(tmp_path / "raw"))
+    assert code == 0, err
+    merged, raw = (strict_json(tmp_path / n / "summary.json") for n in ("merged", "raw"))
+    assert merged["merge"] is True and raw["merge"] is False
+    assert "raw model output (--no-merge)" in (tmp_path / "raw" / "report.md").read_text()
+    for cond in ("seen", "unseen"):
+        m = merged["results"][cond]["upband_unittest"]["snr"]["delta"]
+        r = raw["results"][cond]["upband_unittest"]["snr"]["delta"]
+        # the merge keeps the input's pass band, which the random network garbles
+        assert r < m - 2.0, (cond, m, r)

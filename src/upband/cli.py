@@ -243,6 +243,9 @@ def get_parser() -> argparse.ArgumentParser:
                    "(Lattner & Nistal; default 1)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the per-file degradation draws (default 0)")
+    p.add_argument("--no-merge", action="store_true",
+                   help="score the models' raw output, as the papers do (default: the "
+                   "do-no-harm merge of upband enhance)")
     p.add_argument("-f", "--force", action="store_true", help="replace an existing report")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-file lines")
     p.set_defaults(func=_evaluate)
@@ -375,7 +378,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                   baselines=_names(args.baselines), output=args.output, split=args.split,
                   jobs=args.jobs, limit_seconds=args.limit_seconds, device=args.device,
                   visqol=not args.no_visqol, vggish=[str(v) for v in args.vggish],
-                  seed=args.seed, best_of=args.best_of, force=args.force, command=command,
+                  seed=args.seed, best_of=args.best_of, merge=not args.no_merge,
+                  force=args.force, command=command,
                   on_file=on_file)
     failed = len(ev.failed)
     print(f"upband: {len(ev.results) - failed} file(s) evaluated, {failed} failed; report in "

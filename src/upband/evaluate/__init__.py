@@ -87,7 +87,8 @@ def _system_meta(state: State) -> list[dict[str, str]]:
         out.append({"name": label, "description":
                     f"model `{spec}` ({net.name}, {net.num_parameters():,} parameters, "
                     f"{net.sample_rate} Hz) through the `upband enhance` pipeline (chunked, "
-                    "bandwidth detection, do-no-harm merge, no clipping)"
+                    + ("bandwidth detection, do-no-harm merge, no clipping)" if state.config.merge
+                       else "bandwidth detection, raw model output (--no-merge), no clipping)")
                     + (f"; best of {draws} draws per file and metric" if draws > 1 else "")})
     return out
 
@@ -130,7 +131,8 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
              output: str | os.PathLike[str] | None = None, split: str | None = None,
              jobs: int = 1, limit_seconds: float | None = None, device: str = "auto",
              visqol: bool = True, vggish: Sequence[str] = (), seed: int = 0,
-             best_of: int = 1, force: bool = False, command: str | None = None,
+             best_of: int = 1, merge: bool = True, force: bool = False,
+             command: str | None = None,
              on_file: Callable[[FileResult, int, int], None] | None = None) -> Evaluation:
     """Run ``protocol`` on the clean music in ``data`` and write the report folder.
 
@@ -148,6 +150,8 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
         visqol: add ViSQOL where the protocol lists it and ``visqol-python`` is installed.
         vggish: VGGish weights file(s): adds the VGG distance (16 kHz front end).
         best_of: draws per file for stochastic models (the best per metric is kept).
+        merge: apply the do-no-harm merge to the models' output, as ``upband enhance`` does;
+            ``False`` scores the raw network output, as the papers do.
         command: the command line to print in the report.
         on_file: called as ``on_file(result, done, total)`` after every file.
 
@@ -163,7 +167,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
     dataset = find_items(data, split)
     config = make_config(proto.name, models=models, baselines=baselines, device=device,
                          limit_seconds=limit_seconds, visqol=visqol, vggish=vggish, seed=seed,
-                         best_of=best_of, corpus=dataset.corpus, jobs=jobs)
+                         best_of=best_of, corpus=dataset.corpus, jobs=jobs, merge=merge)
     state = State(config)  # loads the models: a bad one fails before any work
     results = run(config, dataset.items, jobs=jobs, on_file=on_file, state=state)
     ok = [r for r in results if r.error is None]
@@ -188,7 +192,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
                      "source": proto.source, "sample_rate": proto.sample_rate,
                      "channels": proto.channels, "layout": proto.layout},
         "data": str(data), "split": dataset.split, "seed": seed,
-        "limit_seconds": limit_seconds, "device": config.device,
+        "limit_seconds": limit_seconds, "merge": merge, "device": config.device,
         "conditions": [_condition_meta(c, ok) for c in proto.conditions],
         "systems": _system_meta(state),
         "metrics": summary.metrics,
