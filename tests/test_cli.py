@@ -246,14 +246,17 @@ def test_train_resume_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     code, out, _ = run(capsys, "train", str(recipe), "train.max_steps=2", *tiny, "--run-dir",
                        str(run_dir), "-q")
     assert code == 0 and (run_dir / "best.safetensors").exists()
-    code, _, _ = run(capsys, "train", str(recipe), "train.max_steps=4", *tiny, "--run-dir",
-                     str(run_dir), "--resume", "-q")
+    # overrides may also follow the options, as in the docstring's ``RUN --resume KEY=VALUE``
+    code, _, _ = run(capsys, "train", str(recipe), "--run-dir", str(run_dir), "--resume",
+                     "train.max_steps=4", *tiny, "-q")
     steps = [line.split(",")[0] for line in (run_dir / "metrics.csv").read_text().splitlines()]
     assert code == 0 and steps == ["step", "0", "2", "4"]
     code, out, _ = run(capsys, "plot", str(run_dir))
     png = Path(out.strip())
     assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 20_000
+    code, _, err = run(capsys, "train", str(recipe), "--resume", "x.y=1", "--bogus")
+    assert code == 2 and "unrecognized arguments: x.y=1 --bogus" in err
     code, _, err = run(capsys, "train", str(recipe), "optim.lrr=3", "--run-dir",
                        str(tmp_path / "other"))
     assert code == 2 and "did you mean 'optim.lr'" in err and err.count("\n") == 1

@@ -261,7 +261,14 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "train" and not any(a.startswith("-") for a in extra):
+        # argparse ends a nargs="*" positional at the first option, so the KEY=VALUE pairs
+        # after it (``upband train RUN --resume train.max_minutes=9``) come back unparsed
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.argv = argv
     try:
         status: int = args.func(args)
