@@ -82,13 +82,13 @@ def _condition_meta(cond: Condition, results: Sequence[FileResult]) -> dict[str,
 
 def _system_meta(state: State) -> list[dict[str, str]]:
     out = [{"name": b, "description": DESCRIPTIONS[b]} for b in state.config.baselines]
+    merge = "do-no-harm merge" if state.config.merge else "raw model output (--no-merge)"
     for (label, net), spec in zip(state.models.items(), state.config.models, strict=True):
         draws = draws_of(state, label)
         out.append({"name": label, "description":
                     f"model `{spec}` ({net.name}, {net.num_parameters():,} parameters, "
                     f"{net.sample_rate} Hz) through the `upband enhance` pipeline (chunked, "
-                    + ("bandwidth detection, do-no-harm merge, no clipping)" if state.config.merge
-                       else "bandwidth detection, raw model output (--no-merge), no clipping)")
+                    f"bandwidth detection, {merge}, no clipping)"
                     + (f"; best of {draws} draws per file and metric" if draws > 1 else "")})
     return out
 
