@@ -22,10 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _audio import write_music
-from upband.inference import enhance_file, load_enhancer
+from upband.enhance import enhance_file, load_enhancer
 
 
 def main() -> int:
@@ -38,8 +40,6 @@ def main() -> int:
                         default=Path(tempfile.gettempdir()) / "upband-bench")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    import torch
-
     if args.threads:
         torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from upband.models import MODELS, build_model, describe_model
+
 SAMPLE_RATE = 44_100
 
 
@@ -86,8 +90,6 @@ def _time_passes(run: Any, repeats: int, sync: Any = None) -> list[float]:
 
 
 def _cpu_result(model: Any, seconds: float, repeats: int, max_pass: float) -> dict[str, Any]:
-    import torch
-
     probe = torch.randn(1, 2, SAMPLE_RATE) * 0.1
     with torch.inference_mode():
         model(probe)  # first-call overheads (allocator, oneDNN primitive creation)
@@ -117,8 +119,6 @@ def _cpu_result(model: Any, seconds: float, repeats: int, max_pass: float) -> di
 
 
 def _cuda_result(model: Any, seconds: float, repeats: int, bf16: bool) -> dict[str, Any]:
-    import torch
-
     device = torch.device("cuda")
     model = model.to(device)
     x = torch.randn(1, 2, int(seconds * SAMPLE_RATE), device=device) * 0.1
@@ -143,10 +143,6 @@ def _cuda_result(model: Any, seconds: float, repeats: int, bf16: bool) -> dict[s
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    from upband.models import build_model, describe_model
-
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     info = describe_model(args.worker)
@@ -173,8 +169,6 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _environment(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -249,10 +243,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
-
-    import torch
-
-    from upband.models import MODELS
 
     if args.device == "auto":
         args.device = "all" if torch.cuda.is_available() else "cpu"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build upband's standard training corpus from the Debian music packages of REFERENCE.md §6.
+"""Build upband's standard training corpus from the Debian music packages of docs/data.md.
 
     python scripts/build_standard_corpus.py --out /work/corpus
     python scripts/build_standard_corpus.py --out /work/corpus --unpacked /work/audio
@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from upband.audio import is_audio_path
-from upband.data.corpus import FileRecord, build_corpus, default_min_cutoff
+from upband.data.corpus import Corpus, FileRecord, build_corpus, default_min_cutoff
 from upband.errors import UpbandError
 
 
@@ -308,8 +308,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UpbandError, ScriptError) as err:
         print(f"build_standard_corpus: error: {err}", file=sys.stderr)
         return 2
-    from upband.data.corpus import Corpus
-
     corpus = Corpus.open(args.out)
     cutoff = args.min_cutoff if args.min_cutoff is not None else default_min_cutoff(
         args.sample_rate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -392,3 +393,16 @@ def test_to_channels() -> None:
     np.testing.assert_array_equal(audio.to_channels(x[:1], 2), np.ones((2, 4)))
     with pytest.raises(ValueError, match="cannot convert 2 channels to 6"):
         audio.to_channels(x, 6)
+
+
+def test_every_room_name_is_reachable_from_the_package() -> None:
+    rooms = (audio.header, audio.reading, audio.writing, audio.resampling, audio.channels)
+    for module in rooms:
+        public = [n for n, v in vars(module).items() if not n.startswith("_")
+                  and (inspect.isfunction(v) or inspect.isclass(v))
+                  and v.__module__ == module.__name__]
+        public += [n for n in vars(module) if n.isupper() and n[0] != "_"]
+        assert public
+        for name in public:
+            assert getattr(audio, name) is getattr(module, name), name
+            assert name in audio.__all__, name

@@ -13,6 +13,7 @@ import pytest
 
 from upband import __version__, audio
 from upband.cli import main
+from upband.errors import UpbandError
 
 DATA = Path(__file__).parent / "data"
 MUSIC = DATA / "loop_compus_3s.flac"
@@ -141,7 +142,7 @@ def test_every_bad_input_gives_one_line(capsys: pytest.CaptureFixture[str], tmp_
             "degrade": ["degrade", str(path), "-o", str(tmp_path / "o.wav"), "--mp3", "64"],
             "metrics": ["metrics", str(MUSIC), str(path)]}[command]
     code, out, err = run(capsys, *argv)
-    assert code == 2
+    assert code == 1  # the exit-status rule: an input file that cannot be processed (was 2)
     assert err.count("\n") == 1 and err.startswith("upband: error: ") and words in err
     assert "Traceback" not in err and out == ""
     assert not (tmp_path / "o.wav").exists()
@@ -150,7 +151,8 @@ def test_every_bad_input_gives_one_line(capsys: pytest.CaptureFixture[str], tmp_
 def test_info_continues_after_a_bad_file(capsys: pytest.CaptureFixture[str],
                                          tmp_path: Path) -> None:
     code, out, err = run(capsys, "info", str(tmp_path / "missing.wav"), str(MUSIC))
-    assert code == 2 and "no such file" in err and "loop_compus_3s.flac: 44100 Hz" in out
+    # the exit-status rule: 1 when a file could not be processed (was 2, unlike enhance's 1)
+    assert code == 1 and "no such file" in err and "loop_compus_3s.flac: 44100 Hz" in out
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -200,7 +202,7 @@ def test_models_listing(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_top_level_api_is_lazy() -> None:
     code = ("import sys, upband; assert 'torch' not in sys.modules; "
-            "from upband.inference import enhance; assert upband.enhance is enhance; "
+            "from upband.enhance import enhance; assert upband.enhance is enhance; "
             "assert upband.enhance_file.__name__ == 'enhance_file'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -234,7 +236,8 @@ def test_corpus_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     code, out, _ = run(capsys, "corpus", "info", str(tmp_path / "back"), "--verify")
     assert code == 0 and "all match their sha256" in out
     code, _, err = run(capsys, "corpus", "info", str(tmp_path / "nothing"))
-    assert code == 2 and err.count("\n") == 1 and "no such corpus folder" in err
+    # the exit-status rule: a missing input is 1 (was 2)
+    assert code == 1 and err.count("\n") == 1 and "no such corpus folder" in err
 
 
 def test_train_resume_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -260,3 +263,121 @@ def test_train_resume_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     code, _, err = run(capsys, "train", str(recipe), "optim.lrr=3", "--run-dir",
                        str(tmp_path / "other"))
     assert code == 2 and "did you mean 'optim.lr'" in err and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------------------------
+# the exit-status rule: 0 all done, 1 an input file could not be processed, 2 a bad command line
+# --------------------------------------------------------------------------------------------
+
+#: Per command: a command line that works on IN (writing OUT), and options that make it wrong.
+RULE_CASES = {
+    "enhance": (["enhance", "IN", "-o", "OUT", "--model", "upband_unittest", "-q"],
+                ["--chunk-seconds", "0"]),
+    "info": (["info", "IN"], ["--no-such-option"]),
+    "degrade": (["degrade", "IN", "-o", "OUT", "--mp3", "64"], ["--bit-depth", "12"]),
+    "metrics": (["metrics", str(MUSIC), "IN", "--no-visqol"], ["--cutoff", "0"]),
+}
+
+
+@pytest.mark.parametrize("command", list(RULE_CASES))
+@pytest.mark.parametrize("case, expected", [("done", 0), ("missing", 1), ("bad-option", 2)])
+def test_exit_status_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str,
+                          case: str, expected: int) -> None:
+    argv, bad = RULE_CASES[command]
+    src = tmp_path / "missing.wav" if case == "missing" else MUSIC
+    out_path = tmp_path / "out.wav"
+    argv = [str(src) if a == "IN" else str(out_path) if a == "OUT" else a for a in argv]
+    code, _, err = run(capsys, *argv, *(bad if case == "bad-option" else []))
+    assert code == expected and "Traceback" not in err
+    if case == "missing":
+        assert err.startswith("upband: error: ") and "no such file" in err
+    elif case == "bad-option":
+        assert err.count("\n") == 1 and err.startswith("upband: error: ")
+    if "OUT" in RULE_CASES[command][0]:
+        assert out_path.exists() == (case == "done")
+
+
+def test_enhance_goes_on_after_a_failed_file(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    code, _, err = run(capsys, "enhance", str(tmp_path / "missing.wav"), str(MUSIC), "-o",
+                       str(out_dir), "--model", "upband_unittest", "-q")
+    assert code == 1 and "no such file" in err and "1 failed" in err
+    assert (out_dir / "loop_compus_3s.upband.flac").exists()
+
+
+def test_unwritable_output_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = run(capsys, "degrade", str(MUSIC), "-o", str(blocker / "x.wav"), "--mp3",
+                         "64")
+    assert code == 1 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_enhance_unwritable_output_exits_1(capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run(capsys, "enhance", str(MUSIC), "-o", str(blocker / "x.wav"), "--model",
+                       "upband_unittest", "-q")
+    assert code == 1 and "Traceback" not in err and "internal error" not in err
+
+
+def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("upband.cli.presets.describe_presets", broken)
+    monkeypatch.delenv("UPBAND_DEBUG", raising=False)
+    code, out, err = run(capsys, "presets")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("upband: error: internal error: RuntimeError: boom")
+
+
+def test_help_states_the_exit_status_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["info", "--help"]):
+        code, out, _ = run(capsys, *argv)
+        text = " ".join(out.split())
+        assert code == 0 and "exit status: 0 all done; 1 at least one input file could not " \
+            "be processed" in text and "2 the command line is wrong" in text
+
+
+def test_start_up_stays_light() -> None:
+    code = ("import sys\nfrom upband.cli import main\n"
+            "for argv in (['--help'], ['--version']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "heavy = {'torch', 'scipy', 'matplotlib', 'upband.enhance'} & set(sys.modules)\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "upband.cli", "--version"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == f"upband {__version__}"
+
+
+def test_metrics_json_numbers_follow_the_one_rule(capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(capsys, "metrics", str(MUSIC), str(MUSIC), "--json", "--no-visqol")
+    assert code == 0 and json.loads(out)["metrics"]["snr"] == "inf"
+    monkeypatch.setattr("upband.cli.metrics.compute_all",
+                        lambda *a, **k: {"snr": float("-inf"), "visqol": float("nan")})
+    code, out, _ = run(capsys, "metrics", str(MUSIC), str(MUSIC), "--json")
+    assert code == 0 and json.loads(out)["metrics"] == {"snr": "-inf", "visqol": None}
+
+
+def test_pair_signals_matches_rate_channels_and_length() -> None:
+    from upband.evaluate.pairing import pair_signals
+
+    t = np.arange(44100) / 44100
+    ref = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
+    est = audio.resample(ref[:1, :40000], 44100, 48000)
+    pair = pair_signals(ref, 44100, est, 48000)
+    assert pair.sample_rate == 44100 and pair.lag == 0
+    assert pair.reference.shape == pair.estimate.shape == (2, 40000) == (2, pair.frames)
+    assert pair.notes == ("estimate resampled 48000 -> 44100 Hz",
+                          "mono compared with every channel",
+                          "lengths differ (44100 vs 40000 samples), cropped")
+    np.testing.assert_array_equal(pair.estimate[0], pair.estimate[1])
+    assert np.allclose(pair.estimate[0, 1000:-1000], ref[0, 1000:39000], atol=1e-3)
+    with pytest.raises(UpbandError, match="cannot compare 2 reference channels with 3"):
+        pair_signals(ref, 44100, np.zeros((3, 100), np.float32), 44100)

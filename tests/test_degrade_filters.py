@@ -66,7 +66,8 @@ def test_brickwall_families_against_ideal_lowpass(family: str) -> None:
 
 
 def test_cheby1_6_minus_3db_point_is_11604_hz() -> None:
-    """REFERENCE §3: zero-phase Chebyshev-I 6 at 11 025 Hz is −3 dB near 11.6 kHz, not 11 025."""
+    """Zero-phase Chebyshev-I 6 at 11 025 Hz is −3 dB near 11.6 kHz, not 11 025
+    (docs/readings/degradations.md)."""
     spec = FilterSpec.parse("cheby1:6")
     freqs = np.arange(11000.0, 12500.0, 1.0)
     _, h = signal.sosfreqz(design(spec, 11025, SR), worN=freqs, fs=SR)

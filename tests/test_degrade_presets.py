@@ -74,7 +74,7 @@ def test_sulun_multi_is_table_one() -> None:
 
 
 def test_tdpr_families_orders_and_cutoffs() -> None:
-    """TD-PR §2.2: 7 families, order U{6..10}, cutoff U(2.5, 4) kHz."""
+    """TD-PR §3.2: 7 families, order U{6..10}, cutoff U(2.5, 4) kHz."""
     ps = lowpasses(draws("tdpr", 1400))
     assert {p.spec.family for p in ps} == set(FAMILIES)
     iir = [p for p in ps if p.spec.order is not None]

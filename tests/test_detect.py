@@ -2,7 +2,7 @@
 
 "The cutoff" of a filter is its classical −3 dB point, i.e. where zero-phase filtering has taken
 the content 6 dB down; it is measured here from white noise through the very same filter (for
-Butterworth and Bessel it is the nominal cutoff; see upband/degrade/detect.py).
+Butterworth and Bessel it is the nominal cutoff; see upband/analysis/detect.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ import pytest
 from scipy import signal
 
 from upband import audio
-from upband.degrade import BandwidthAnalyzer, detect_bandwidth, detect_file, lowpass, mp3
+from upband.analysis import (
+    FULL_BAND_HZ,
+    BandwidthAnalyzer,
+    detect_bandwidth,
+    detect_file,
+    reaches_full_band,
+)
+from upband.degrade import lowpass, mp3
 
 DATA = Path(__file__).parent / "data"
 SR = 44100
@@ -80,6 +87,18 @@ def test_content_to_20_khz_is_full_band_at_high_rates() -> None:
     assert found.full_band and found.cutoff_hz == 48000
     found = detect_bandwidth(lowpass(x, 96000, 16000.0, "ellip:10"), 96000)
     assert not found.full_band and found.cutoff_hz == pytest.approx(16300, rel=0.05)
+
+
+def test_full_band_for_its_own_rate_and_for_an_output_rate() -> None:
+    # 22.05 kHz noise fills its own band (to 11 kHz) but not a 44.1 kHz output's (to 22 kHz)
+    x = (0.1 * np.random.default_rng(4).standard_normal((1, 22050 * 3))).astype(np.float32)
+    found = detect_bandwidth(x, 22050)
+    assert found.full_band and found.full_band_at(22050) and not found.full_band_at(44100)
+    assert reaches_full_band(found.cutoff_hz, 22050) and not reaches_full_band(11025, 44100)
+    # from 19 kHz up a cutoff is full band at any rate; silence is full band at every rate
+    assert reaches_full_band(FULL_BAND_HZ, 96000) and not reaches_full_band(18000, 96000)
+    silent = detect_bandwidth(np.zeros((2, 22050), np.float32), 22050)
+    assert silent.full_band_at(192000)
 
 
 def test_full_band_inputs(music: np.ndarray, noise: np.ndarray) -> None:

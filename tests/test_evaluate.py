@@ -12,14 +12,15 @@ import pytest
 
 from upband import audio, metrics
 from upband.cli import main
+from upband.common.jsonnum import json_number
 from upband.data.corpus import build_corpus
 from upband.data.synthetic import synthesize
 from upband.degrade import Codec, Decimate, FilterSpec, Lowpass, lowpass
 from upband.errors import SpecError
-from upband.evaluate import PROTOCOLS, evaluate, load_summary, sbr
+from upband.evaluate import PROTOCOLS, evaluate, sbr
 from upband.evaluate.baselines import BASELINES, Observation
 from upband.evaluate.protocols import draw, get_protocol
-from upband.evaluate.scoring import delta, format_value, json_number, mean, score
+from upband.evaluate.scoring import delta, format_value, mean, score
 
 SR = 44100
 
@@ -226,8 +227,8 @@ def test_sulun_cli_end_to_end_with_oracle_corrupt_file_and_jobs(
         assert res[cond]["oracle"]["lsd_ssr"]["delta"] == -input_lsd
         assert res[cond]["sbr"]["lsd_ssr"]["delta"] < -1.0  # SBR beats the empty band
         assert res[cond]["spline"]["snr"]["delta"] == 0.0  # low-pass: spline = input
-    assert load_summary(report / "summary.json")["results"]["seen"]["oracle"]["snr"][
-        "mean"] == math.inf
+    assert json.loads((report / "summary.json").read_text())["results"]["seen"]["oracle"][
+        "snr"]["mean"] == "inf"
     assert summary["failed"][0]["file"] == "corrupt.wav"
     assert [f["file"] for f in summary["files"]] == ["a.wav", "sub/b.flac"]
     assert summary["files"][1]["duration_s"] == pytest.approx(1.0, abs=1e-4)
@@ -326,6 +327,19 @@ def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str], m
         assert len(lines) == 1 and lines[0].startswith("upband: error: ") and message in lines[0]
         assert "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_every_file_failing_is_an_input_error(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    """The exit-status rule: a run whose every file fails exits 1 (its inputs), not 2."""
+    music = tmp_path / "music"
+    music.mkdir()
+    (music / "corrupt.wav").write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    code, _, err = run(capsys, "evaluate", "--data", str(music), "--protocol", "sulun",
+                       "--no-visqol", "-q", "-o", str(tmp_path / "r"))
+    assert code == 1, err
+    assert err.strip().splitlines()[-1].startswith("upband: error: no file could be evaluated")
+    assert "Traceback" not in err and not (tmp_path / "r" / "report.md").exists()
 
 
 def test_visqol_of_a_clip_too_short_is_undefined_not_a_failure() -> None:

@@ -14,9 +14,10 @@ import torch
 from scipy import signal
 
 from upband import audio
+from upband.analysis import detect_bandwidth
 from upband.cli import main
-from upband.degrade import detect_bandwidth, lowpass
-from upband.inference import (
+from upband.degrade import lowpass
+from upband.enhance import (
     UNITTEST_MODEL,
     BandMerge,
     ChunkRunner,
@@ -177,6 +178,27 @@ def test_full_band_input_comes_back_bit_identical(tmp_path: Path) -> None:
                 for p in (src, tmp_path / f"out_{subtype}.{ext}"))
         assert np.array_equal(a, b) and audio.info(tmp_path / f"out_{subtype}.{ext}").subtype \
             == subtype
+
+
+def test_resampled_full_band_input_is_dithered_not_called_a_copy(tmp_path: Path) -> None:
+    """A full-band input at another output rate is new audio: resampled, then written like any
+    output (16-bit gets TPDF dither), and the report says so instead of claiming a copy."""
+    src = tmp_path / "in.wav"
+    audio.write(src, music_like(2.0), SR, subtype="PCM_16")
+    report = enhance_file(src, tmp_path / "out.wav", UNITTEST_MODEL, device="cpu",
+                          sample_rate=48000)
+    assert report.status == "passthrough" and report.output_rate == 48000
+    assert "copied" not in report.message
+    assert "resampled from 44100 Hz to 48000 Hz" in report.message
+    x, _ = audio.read(src)
+    resampled = audio.StreamResampler(SR, 48000, 2).process(x, last=True)
+    audio.write(tmp_path / "plain.wav", resampled, 48000, subtype="PCM_16")  # no dither
+    out, plain = (sf.read(tmp_path / name, dtype="int16")[0].astype(np.int32)
+                  for name in ("out.wav", "plain.wav"))
+    assert out.shape == plain.shape == (audio.resampled_length(x.shape[1], SR, 48000), 2)
+    diff = out - plain
+    assert np.mean(diff != 0) > 0.2  # dithered: not the plain rounding of the resampled input
+    assert np.max(np.abs(diff)) <= 1 and abs(float(np.mean(diff))) < 0.02  # +-1 LSB, unbiased
 
 
 def test_numpy_torch_and_mono_api() -> None:

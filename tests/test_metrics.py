@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -327,7 +329,7 @@ def test_compute_all_keys_and_values() -> None:
 
 
 def test_compute_all_without_visqol_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics, "visqol_available", lambda: False)
+    monkeypatch.setattr(metrics.perceptual, "visqol_available", lambda: False)
     out = metrics.compute_all(_noise(5000), _noise(5000, seed=1), SR)
     assert "visqol" not in out
 
@@ -345,14 +347,44 @@ def test_vgg_distance_without_weights_raises_model_error(tmp_path: Any) -> None:
         metrics.vgg_distance(x, x, SR, weights=tmp_path / "vggish.safetensors")
 
 
+def test_vgg_distance_corrupt_safetensors_raises_model_error(tmp_path: Any) -> None:
+    bad = tmp_path / "vggish.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00not json")
+    with pytest.raises(ModelError, match=r"vggish\.safetensors: cannot read VGGish weights"):
+        metrics.load_vggish(bad)
+
+
+def test_every_domain_name_is_reachable_from_the_package() -> None:
+    for module in (metrics.time, metrics.spectral, metrics.perceptual, metrics.suite):
+        functions = [n for n, v in vars(module).items() if inspect.isfunction(v)
+                     and v.__module__ == module.__name__ and not n.startswith("_")]
+        constants = [n for n in vars(module)
+                     if n.isupper() and n[0] != "_" and n != "TYPE_CHECKING"]
+        assert functions
+        for name in functions + constants:
+            assert getattr(metrics, name) is getattr(module, name), name
+            assert name in metrics.__all__, name
+
+
+def test_import_keeps_torch_out() -> None:
+    """torch is loaded only by the VGG functions (it takes seconds to import)."""
+    code = ("import sys, upband; a = 'torch' in sys.modules; import upband.metrics; "
+            "print(a, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = out.stdout.split()
+    if before == "True":
+        pytest.skip("the upband package itself imports torch")
+    assert after == "False"
+
+
 def test_visqol_missing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
-    metrics._visqol_api.cache_clear()
+    metrics.perceptual._visqol_api.cache_clear()
     monkeypatch.setitem(sys.modules, "visqol", None)  # makes `import visqol` fail
     try:
         with pytest.raises(MissingDependencyError, match=r"pip install 'upband\[visqol\]'"):
             metrics.visqol(_noise(48_000), _noise(48_000), 48_000)
     finally:
-        metrics._visqol_api.cache_clear()
+        metrics.perceptual._visqol_api.cache_clear()
 
 
 def test_visqol_scores() -> None:

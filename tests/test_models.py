@@ -24,7 +24,7 @@ LENGTHS = (1, 777, 8192, 44_103)
 BIG = ("arunet", "sulun-unet", "sulun-unet-bn", "sulun-unet-do", "sulun-resnet",
        "sulun-resnet-bn", "sulun-resnet-do", "audiounet")
 SMALL = tuple(name for name in MODELS if name not in BIG)
-#: Published sizes (REFERENCE §2) and the sizes our reading of the papers gives.
+#: Published sizes (docs/readings/sulun-davies.md) and the sizes our reading of the papers gives.
 PARAMETERS = {
     "sulun-unet": 56_424_324,
     "sulun-unet-bn": 56_424_324 + 2_816,
@@ -340,7 +340,7 @@ def test_receptive_field_matches_gradient_probe(factory) -> None:  # type: ignor
 
 
 def test_published_receptive_fields() -> None:
-    # REFERENCE §2: U-Net ~1441 samples, ResNet 187 (1 + 6 + 15 x 2 x 6).
+    # docs/readings/sulun-davies.md: U-Net ~1441 samples, ResNet 187 (1 + 6 + 15 x 2 x 6).
     assert meta_model("sulun-unet").receptive_field == 1441
     assert meta_model("audiounet").receptive_field == 1441
     assert meta_model("sulun-resnet").receptive_field == 187

@@ -161,3 +161,57 @@ def test_empty_run_dir(tmp_path: Path) -> None:
     assert find_latest(tmp_path) is None
     assert find_latest(tmp_path / "missing") is None
     assert list_checkpoints(tmp_path) == []
+
+
+def _as_format_1(folder: Path, *, ema: bool) -> None:
+    """Rewrite a checkpoint's state.json as upband wrote it before tasks were pluggable."""
+    path = folder / "state.json"
+    state = json.loads(path.read_text())
+    for key in ("modules", "optimizers", "task"):
+        state.pop(key, None)
+    state.update(format_version=1, ema=ema)
+    path.write_text(json.dumps(state))
+
+
+def test_format_1_checkpoints_still_load(tmp_path: Path) -> None:
+    model, opt = _trained()
+    folder = save_checkpoint(tmp_path, 3, model=model, optimizer=opt, state={},
+                             sample_rate=44100)
+    _as_format_1(folder, ema=False)
+    fresh = build_model("upband_unittest")
+    fresh_opt = torch.optim.AdamW(fresh.parameters())
+    assert load_checkpoint(folder, model=fresh, optimizer=fresh_opt)["step"] == 3
+    for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # strict about the names: an EMA the checkpoint does not have is an error
+    with pytest.raises(CheckpointError, match=r"holds networks \['model'\]"):
+        load_checkpoint(folder, model=fresh, optimizer=fresh_opt, ema=build_model(
+            "upband_unittest"))
+
+
+def test_named_modules_and_optimizers(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    nets = {"generator": torch.nn.Linear(3, 2), "critic": torch.nn.Linear(2, 1)}
+    opts = {f"{k}_opt": torch.optim.Adam(v.parameters()) for k, v in nets.items()}
+    for name, net in nets.items():
+        net(torch.randn(4, net.in_features)).sum().backward()
+        opts[f"{name}_opt"].step()
+    folder = save_checkpoint(tmp_path, 1, modules=nets, optimizers=opts, state={},
+                             sample_rate=44100)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "critic.safetensors", "critic_opt.json", "critic_opt.safetensors",
+        "generator.safetensors", "generator_opt.json", "generator_opt.safetensors", "state.json"]
+    torch.manual_seed(1)
+    fresh = {"generator": torch.nn.Linear(3, 2), "critic": torch.nn.Linear(2, 1)}
+    fresh_opts = {f"{k}_opt": torch.optim.Adam(v.parameters()) for k, v in fresh.items()}
+    load_checkpoint(folder, modules=fresh, optimizers=fresh_opts)
+    for name in nets:
+        assert torch.equal(nets[name].weight, fresh[name].weight)
+        assert torch.equal(opts[f"{name}_opt"].state_dict()["state"][0]["exp_avg"],
+                           fresh_opts[f"{name}_opt"].state_dict()["state"][0]["exp_avg"])
+    with pytest.raises(CheckpointError, match="holds networks"):
+        load_checkpoint(folder, modules={"generator": fresh["generator"]},
+                        optimizers=fresh_opts)
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_checkpoint(folder, modules={**fresh, "critic": torch.nn.Linear(2, 2)},
+                        optimizers=fresh_opts)

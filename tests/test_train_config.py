@@ -13,6 +13,8 @@ from upband.models import MODELS, build_model
 from upband.train.config import (
     Config,
     ConfigError,
+    LossConfig,
+    OptimConfig,
     config_diff,
     config_from_dict,
     config_to_dict,
@@ -177,3 +179,51 @@ def test_defaults_are_valid() -> None:
     c = Config()
     c.check()
     assert c.seen_preset == c.data.preset
+
+
+@pytest.mark.parametrize("override, message", [
+    ('train.seed="1"', "train.seed must be an integer, got '1'"),  # strict: no "1" for 1
+    ("runtime.progress=1", "runtime.progress must be true or false, got 1"),
+    ("optim.eps=0", "optim.eps must be > 0, got 0.0"),
+    ("data.gain_db=[0, -6]", "data.gain_db must be [low, high], got [0.0, -6.0]"),
+    ("data.workers=-2", "data.workers must be >= 0, or -1 for automatic, got -2"),
+    ("loss.wave_factors=[1.5]", "loss.wave_factors must be an integer, got 1.5"),
+    ("runtime.amp=fp16", "runtime.amp must be 'auto' or 'bf16' or 'off', got 'fp16'"),
+    ("data.x.y=1", "unknown config key 'data.x'; valid: data.corpus, data.sample_rate"),
+    ("data=1", "config [data] must be a table, got 1"),
+    ("description=[1]", "description must be a string, got [1]"),
+    ("data.sample_rate=8000", "data.preset 'sulun-single' cuts at 11025 Hz, above the Nyquist"),
+    ("model.init=upband-defualt", "model.init 'upband-defualt' is neither a pretrained model nor "
+                                  "a .safetensors file; pretrained: upband-default"),
+])
+def test_more_messages(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_model_init_parses_and_overrides(tmp_path: Path) -> None:
+    assert load_config(None).model.init == ""  # random initialisation
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[model]\nname = "arunet"\ninit = "upband-default"\n')
+    c = load_config(recipe)
+    assert c.model.init == "upband-default"
+    weights = tmp_path / "warm start.safetensors"  # existence is checked when the run starts
+    c = load_config(recipe, [f"model.init={weights}"])
+    assert c.model.init == str(weights)
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(c)))) == c
+    assert config_diff(load_config(recipe), c) == ["model.init"]
+    assert load_config(recipe, ['model.init=""']).model.init == ""
+
+
+def test_models_are_frozen_strict_and_checked_when_built() -> None:
+    c = load_config(None, ["train.max_steps=1e3", "optim.betas=[0, 0.5]"])
+    assert c.train.max_steps == 1000 and isinstance(c.train.max_steps, int)  # integral float
+    assert c.optim.betas == (0.0, 0.5) and isinstance(c.optim.betas, tuple)
+    with pytest.raises(ValueError):
+        c.train.seed = 3  # type: ignore[misc]
+    assert c == load_config(None, ["train.max_steps=1000", "optim.betas=[0.0, 0.5]"]) != Config()
+    with pytest.raises(ConfigError, match=r"^optim\.lr must be > 0, got 0\.0$"):
+        OptimConfig(lr=0)
+    with pytest.raises(ConfigError, match=r"^unknown config key 'loss\.msee'"):
+        LossConfig(msee=1.0)

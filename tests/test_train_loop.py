@@ -19,7 +19,8 @@ from upband.models.base import WaveModel
 from upband.states import load_model, read_header
 from upband.train.checkpoint import CheckpointError, find_latest, list_checkpoints
 from upband.train.config import Config, config_to_dict, load_config
-from upband.train.loop import StepBatchSampler, StepInfo, train
+from upband.train.data import StepBatchSampler
+from upband.train.loop import StepInfo, train
 
 #: A small ARUNet (3 levels, 16-32 channels, ~80 k parameters) on 2 s synthetic files.
 TINY = [
@@ -220,6 +221,22 @@ def test_run_folder_rules(tmp_path: Path) -> None:
     assert [r["step"] for r in _rows(killed)] == ["2"]
 
 
+def test_resumes_a_run_folder_of_checkpoint_format_1(tmp_path: Path) -> None:
+    """Run folders written before the tasks were pluggable still resume."""
+    run = tmp_path / "run"
+    cfg = _config(STATEFUL, "train.max_steps=3", "validation.at_start=false",
+                  "validation.every=0")
+    train(cfg, run, quiet=True)
+    path = run / "checkpoints/step-00000003/state.json"
+    state = json.loads(path.read_text())
+    for key in ("modules", "optimizers", "task"):
+        del state[key]
+    state.update(format_version=1, ema=True)
+    path.write_text(json.dumps(state))
+    more = train(cfg.updated({"train.max_steps": 4}), run, resume=True, quiet=True)
+    assert (more.start_step, more.step) == (3, 4)
+
+
 def test_time_budget_and_sigterm_stop_with_a_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = _config(STATEFUL, "train.max_steps=100000", "train.max_minutes=0.0001",
@@ -246,7 +263,7 @@ def test_data_order_is_a_function_of_the_step(tmp_path: Path) -> None:
     assert StepBatchSampler.indices(3, 4, rank=1, world_size=2) == [28, 29, 30, 31]
     assert list(StepBatchSampler(2, 4, 2, rank=0, world_size=2)) == [[8, 9], [12, 13]]
     seen: list[tuple[int, list[int]]] = []
-    models: list[WaveModel] = []
+    models: list[torch.nn.Module] = []
 
     def record(info: StepInfo) -> None:
         seen.append((info.step, info.indices))
@@ -316,7 +333,8 @@ class _NaNData(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
 
 def test_custom_data_and_divergence(tmp_path: Path) -> None:
     from upband.errors import UpbandError
-    from upband.train.loop import DivergenceError, TrainData
+    from upband.train.data import TrainData
+    from upband.train.loop import DivergenceError
 
     cfg = _config(STATEFUL, "train.max_steps=4", "validation.every=0",
                   "validation.at_start=false")
@@ -324,3 +342,35 @@ def test_custom_data_and_divergence(tmp_path: Path) -> None:
             as err:
         train(cfg, tmp_path / "run", data=TrainData(_NaNData()), quiet=True)
     assert isinstance(err.value, UpbandError)
+
+
+# --------------------------------------------------------------------------------------------
+# initial weights (model.init)
+# --------------------------------------------------------------------------------------------
+
+
+def test_fresh_run_starts_from_model_init(tmp_path: Path) -> None:
+    from upband.train.config import ConfigError
+
+    base = [*STATEFUL, "train.ema_decay=0.0", "validation.at_start=false",
+            "validation.every=3", "checkpoint.every=3", "train.max_steps=3"]
+    donor = train(_config(base), tmp_path / "donor", quiet=True)
+    weights = tmp_path / "donor/checkpoints/step-00000003/model.safetensors"
+    # a fresh run from those weights: its step-0 validation is the donor's at step 3
+    cfg = _config(base, f"model.init={weights}", "validation.at_start=true",
+                  "train.max_steps=1")
+    fresh = train(cfg, tmp_path / "fresh", quiet=True)
+    assert {**fresh.validations[0], "step": 3.0} == donor.validations[-1]
+    assert fresh.validations[0]["seen_output_snr"] != pytest.approx(
+        fresh.validations[0]["seen_input_snr"], abs=1e-3)  # not the identity-initialised net
+    # resuming takes the checkpoint's weights: the init file is not read again
+    weights.rename(tmp_path / "moved.safetensors")
+    more = train(cfg.updated({"train.max_steps": 2}), tmp_path / "fresh", resume=True,
+                 quiet=True)
+    assert (more.start_step, more.step) == (1, 2)
+    # another architecture or other arguments: a one-line error
+    other = _config(base, f"model.init={tmp_path / 'moved.safetensors'}",
+                    "model.kwargs={widths=[8, 16], kernels=[5, 3], dropout=0.3, init_std=0.02}")
+    with pytest.raises(ConfigError, match=r"model\.init .*: the 'arunet' arguments differ "
+                                          r"from the run's in widths \(file .8, 12., run .8, 16"):
+        train(other, tmp_path / "other", quiet=True)

@@ -12,7 +12,7 @@ import pytest
 from upband.errors import MissingDependencyError
 from upband.train.checkpoint import CheckpointError
 from upband.train.config import VALIDATION_METRICS, Config, config_to_dict
-from upband.train.loop import CSV_BASE
+from upband.train.logs import CSV_BASE
 from upband.train.plot import plot_run, read_metrics
 
 

@@ -208,6 +208,6 @@ def test_embedding_in_chunks_equals_all_at_once(model: vg.VGGish,
     x = 0.1 * rng.standard_normal(3 * sr)  # 3 examples
     y = x + 0.05 * rng.standard_normal(3 * sr)
     whole = metrics.vgg_distance(x, y, sr, model)
-    monkeypatch.setattr(metrics, "_EMBED_BATCH", 2)
+    monkeypatch.setattr(metrics.perceptual, "_EMBED_BATCH", 2)
     assert metrics.vgg_distance(x, y, sr, model) == pytest.approx(whole, rel=1e-12)
     assert whole > 0.0

@@ -4,17 +4,18 @@
     restored, rate = upband.enhance(audio, sample_rate)      # numpy or torch, [C, T] or [T]
     upband.enhance_file("song.mp3", "song.upband.flac")
 
-Audio arrays throughout are float32 ``[C, T]`` (channels first). See ``upband.inference`` for
-enhancement, ``upband.audio`` for I/O, ``upband.degrade`` for the degradation simulator and the
-bandwidth detector, ``upband.metrics`` for the papers' metrics, ``upband.models`` for the
-networks.
+Audio arrays throughout are float32 ``[C, T]`` (channels first). See ``upband.enhance`` for
+enhancement (its stages: ``from upband.enhance import ...``), ``upband.analysis`` for the
+bandwidth detector, ``upband.audio`` for I/O, ``upband.degrade`` for the degradation simulator,
+``upband.metrics`` for the papers' metrics, ``upband.models`` for the networks.
 """
 
 from __future__ import annotations
 
 import os
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 # OpenMP threads that spin while they wait steal the CPU from everything else on a busy machine:
 # under load, arunet-s ran 6x slower and small-chunk inference 60x slower with the default
@@ -22,20 +23,42 @@ from typing import Any
 # Effective only if torch is imported after upband; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from upband.common.version import __version__
 from upband.errors import UpbandError
 
-try:
-    __version__ = version("upband")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
+if TYPE_CHECKING:
+    from upband.enhance.arrays import enhance
+    from upband.enhance.files import enhance_file
 
 __all__ = ["UpbandError", "__version__", "enhance", "enhance_file"]
+
+#: The functions of the top-level API and the modules they live in (they need torch, so they
+#: are imported on first use).
+_API = {"enhance": "upband.enhance.arrays", "enhance_file": "upband.enhance.files"}
 
 
 def __getattr__(name: str) -> Any:
     """``upband.enhance`` and ``upband.enhance_file``, imported on first use (they need torch)."""
-    if name in ("enhance", "enhance_file"):
-        from upband import inference
-
-        return getattr(inference, name)
+    if name in _API:
+        module = __import__(_API[name], fromlist=[name])
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'upband' has no attribute {name!r}")
+
+
+class _Package(ModuleType):
+    """The type of the ``upband`` module: keeps ``upband.enhance`` the function.
+
+    Importing the subpackage ``upband.enhance`` makes Python set the package's attribute
+    ``enhance`` to that subpackage; that one assignment is dropped, so the attribute stays (or
+    becomes, on first use) the function :func:`upband.enhance.enhance`.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,7 +1,8 @@
 """Errors a user can cause. Each one carries a message fit to print as a single line.
 
-The CLI prints ``upband: error: <message>`` and exits with status 2 for any ``UpbandError``;
-anything else is a bug and keeps its traceback.
+The CLI prints ``upband: error: <message>`` on one line and exits 1 when an input file could
+not be processed, 2 for an error of the command line (the rule is in ``upband.cli``); anything
+else is an internal error, also one line (``UPBAND_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class CorpusError(UpbandError):
 
 class ModelError(UpbandError):
     """A model name, checkpoint or weights file is unknown, malformed or fails its checksum."""
+
+
+class EvaluationError(UpbandError):
+    """An evaluation produced no result: every file of it failed."""
 
 
 class MissingDependencyError(UpbandError, ImportError):

@@ -20,7 +20,6 @@ sidecar file can get out of step with the weights.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import json
 import os
@@ -29,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 
-from upband import __version__
+from upband.common.hashing import bytes_sha256, file_sha256
+from upband.common.tensorfile import TensorFileError, read_metadata, read_shapes, read_tensors
+from upband.common.version import __version__
 from upband.errors import ModelError
 from upband.fsutil import atomic_write_bytes
 from upband.models.base import WaveModel
@@ -44,7 +44,6 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "ModelHeader", "file_sha256", "load_model
 FORMAT = "upband-model"
 FORMAT_VERSION = 1
 _META_KEY = "upband"
-_HASH_CHUNK = 1 << 20
 
 PathLike = str | os.PathLike[str]
 
@@ -70,15 +69,6 @@ class ModelHeader:
             "upband_version": self.upband_version,
             "metadata": self.metadata,
         }, sort_keys=True, allow_nan=False)
-
-
-def file_sha256(path: PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_HASH_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_model(model: WaveModel, path: PathLike, *, sample_rate: int,
@@ -108,7 +98,7 @@ def save_model(model: WaveModel, path: PathLike, *, sample_rate: int,
     blob = safetensors_save(tensors, metadata={_META_KEY: header_json})
 
     atomic_write_bytes(path, blob)
-    return hashlib.sha256(blob).hexdigest()
+    return bytes_sha256(blob)
 
 
 def _check_file(path: Path) -> None:
@@ -123,10 +113,9 @@ def read_header(path: PathLike) -> ModelHeader:
     path = Path(path)
     _check_file(path)
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a safetensors file ({exc})") from exc
+        meta = read_metadata(path)
+    except TensorFileError as exc:
+        raise ModelError(str(exc)) from exc
     if _META_KEY not in meta:
         raise ModelError(f"{path}: not an upband model (the safetensors header has no "
                          f"{_META_KEY!r} entry)")
@@ -194,10 +183,9 @@ def load_model(path: PathLike, *, sha256: str | None = None,
     # Validate the architecture against the file's tensor shapes on the meta device first, so a
     # bad header cannot make us allocate a model unrelated to the file's size.
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{path}: unreadable tensors ({exc})") from exc
+        shapes = read_shapes(path)
+    except TensorFileError as exc:
+        raise ModelError(str(exc)) from exc
     try:
         with torch.device("meta"):
             skeleton = build_model(header.architecture, **header.kwargs)
@@ -207,10 +195,8 @@ def load_model(path: PathLike, *, sha256: str | None = None,
 
     model = build_model(header.architecture, **header.kwargs)
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        model.load_state_dict(state, strict=True)
-    except (SafetensorError, OSError, RuntimeError) as exc:
+        model.load_state_dict(read_tensors(path), strict=True)
+    except (TensorFileError, RuntimeError) as exc:
         raise ModelError(f"{path}: cannot load weights ({exc})") from exc
     model.sample_rate = header.sample_rate
     return model.to(map_location).eval()

@@ -2,7 +2,8 @@
 
 * :mod:`upband.data.corpus` — ``build_corpus`` / ``pack_corpus`` / ``unpack_corpus`` and
   ``Corpus.open``: an index of source files (licence, measured bandwidth, split) and their audio
-  in int16 shards.
+  in int16 shards; one module per seam (records and index, splits, sources, decoding, staging,
+  building, reading, packing).
 * :mod:`upband.data.dataset` — ``CropDataset`` (deterministic random crops, degraded on a padded
   crop) and ``build_validation`` (Sulun & Davies' 8 s excerpts).
 * :mod:`upband.data.synthetic` — ``synthetic_source``: harmonic test music in memory.
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(dataset, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SPLITS", "AudioSource", "Corpus", "CorpusSummary", "CropDataset", "FileRecord", "Piece",

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from upband.audio import to_channels
-from upband.data.corpus import FileRecord, hash_fraction
+from upband.data.corpus.records import FileRecord
+from upband.data.corpus.splits import hash_fraction
 from upband.degrade import presets
 from upband.errors import SpecError
 

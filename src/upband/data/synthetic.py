@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from upband.audio import to_channels
-from upband.data.corpus import SPLITS, FileRecord, quantize
+from upband.data.corpus.records import SPLITS, FileRecord, quantize
 from upband.errors import SpecError
 
 _SPLIT_SEED = {name: k for k, name in enumerate(SPLITS)}

@@ -7,7 +7,6 @@ params convert to plain JSON with ``to_dict()`` so each training example can say
 from __future__ import annotations
 
 from upband.degrade.codecs import CODECS, MP3_BITRATES, mp3, opus, vorbis
-from upband.degrade.detect import Bandwidth, BandwidthAnalyzer, detect_bandwidth, detect_file
 from upband.degrade.filters import FAMILIES, FilterSpec, design, lowpass
 from upband.degrade.presets import (
     PRESETS,
@@ -25,8 +24,8 @@ from upband.degrade.presets import (
 from upband.degrade.resampling import band_limit_by_decimation, downsample, upsample
 
 __all__ = [
-    "CODECS", "FAMILIES", "MP3_BITRATES", "PRESETS", "Bandwidth", "BandwidthAnalyzer", "Codec",
-    "Decimate", "FilterSpec", "Lowpass", "detect_bandwidth", "detect_file",
+    "CODECS", "FAMILIES", "MP3_BITRATES", "PRESETS", "Codec",
+    "Decimate", "FilterSpec", "Lowpass",
     "Params", "Preset", "apply", "band_limit_by_decimation", "describe_presets", "design",
     "downsample", "get_preset", "lowpass", "mp3", "opus", "params_from_dict", "sample",
     "upsample", "vorbis",

@@ -2,8 +2,8 @@
 
 Each function encodes and decodes ``x`` and returns audio sample-aligned with the input, at the
 input's rate and of its exact length, so that input and output can be compared sample by sample
-(REFERENCE.md §3: "LAME inserts encoder/decoder delay — align before computing any metric").
-Lattner & Nistal (2021, §3.1) degrade music with LAME 3.100, mono, 16/32/64 kbit/s.
+(docs/readings/degradations.md: LAME's encoder/decoder delay is removed before any metric).
+Lattner & Nistal (2021, §3.3) degrade music with LAME 3.100, mono, 16/32/64 kbit/s.
 
 Channels: mono and stereo are encoded as one stream (LAME joint stereo for MP3); audio with more
 than two channels, or any audio when ``per_channel=True``, is encoded channel by channel as

@@ -1,12 +1,12 @@
 """Low-pass filters that simulate band-limited music.
 
-Seven families, as used by the systems upband reproduces (REFERENCE.md §3):
+Seven families, as used by the systems upband reproduces (docs/readings/degradations.md):
 
 * ``butter``, ``cheby1``, ``cheby2``, ``ellip``, ``bessel``: IIR designs from ``scipy.signal``
   as second-order sections (high-order elliptic filters in (b, a) form are numerically off by
   order 12), run zero-phase (``sosfiltfilt``, what every anchor does) or causal (``sosfilt``).
   Sulun & Davies (2021) Table I trains on Chebyshev-I 6/8/10/12, Bessel 6/12 and elliptic 6/12
-  and tests on the unseen Butterworth 6; TD-PR (2023, §2.2) draws all seven families.
+  and tests on the unseen Butterworth 6; TD-PR (2024, §3.2) draws all seven families.
 * ``subsample``: ``scipy.signal.resample_poly`` down to a rate of 2 × cutoff and back up
   (the "subsampling" filter of ssr_eval, used by TD-PR).
 * ``stft``: a hard cut, every STFT bin above the cutoff set to zero, inverse STFT with the

@@ -290,7 +290,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("tdpr",
            "7 families equally likely (Butterworth, Chebyshev-I rp 0.1, Chebyshev-II rs 60, "
            "elliptic 0.1/60, Bessel, subsampling, STFT cut), order U{6..10}, cutoff U(2.5, 4) kHz",
-           "TD-PR (phase repair) §2.2 simulation pipeline, ssr_eval filters; Bessel normalised "
+           "TD-PR (phase repair) §3.2 simulation pipeline, ssr_eval filters; Bessel normalised "
            "by magnitude (ssr_eval: phase)",
            tuple(_lowpass(1.0, f, cutoff=Uniform(2500.0, 4000.0, decimals=0), order=IntRange(6, 10),
                           **_TDPR_RIPPLE) for f in FAMILIES)),
@@ -301,13 +301,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
       for r in (2, 4, 6)),
     Preset("lattner-mp3",
            "LAME MP3 CBR at 16, 32 or 64 kbit/s, every channel a mono stream",
-           "Lattner & Nistal 2021, §3.1 (LAME 3.100, mono, 16/32/64 kbit/s)",
+           "Lattner & Nistal 2021, §3.3 (LAME 3.100, mono, 16/32/64 kbit/s)",
            (Option(1.0, "codec", {"codec": "mp3", "bitrate_kbps": Choice((16, 32, 64)),
                                   "per_channel": True}),)),
     Preset("versatile",
            "70 %: any of the 7 filter families, order 4-16, rp 0.01-1 dB, rs 20-80 dB, cutoff "
            "log-uniform 2-16 kHz; 15 % MP3, 15 % Opus, 16-128 kbit/s",
-           "upband default model: union of Sulun Table I, TD-PR §2.2 and Lattner §3.1 settings",
+           "upband default model: union of Sulun Table I, TD-PR §3.2 and Lattner §3.3 settings",
            (*(_lowpass(0.7 / len(FAMILIES), f, cutoff=_VERSATILE_CUTOFF, order=IntRange(4, 16),
                        rp=Uniform(0.01, 1.0, log=True, decimals=3),
                        rs=Uniform(20.0, 80.0, decimals=1))

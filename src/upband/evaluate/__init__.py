@@ -14,8 +14,6 @@ and PNG figures. The pieces: :mod:`~upband.evaluate.protocols` (the papers' cond
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import math
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -23,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from upband import __version__
-from upband.errors import MissingDependencyError, NotAFileError, OutputExistsError, SpecError
+from upband.common.version import __version__
+from upband.errors import EvaluationError, MissingDependencyError, NotAFileError, OutputExistsError
+from upband.evaluate import figures
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, DESCRIPTIONS, sbr
 from upband.evaluate.protocols import PROTOCOLS, Condition, Protocol, get_protocol
 from upband.evaluate.report import Summary, render_markdown, results_csv, summary_json
@@ -96,8 +95,6 @@ def _system_meta(state: State) -> list[dict[str, str]]:
 def _figures(out: Path, protocol: Protocol, summary: Summary,
              results: Sequence[FileResult]) -> tuple[list[str], list[str]]:
     """Write the PNGs; returns (file names, notes). Without matplotlib: no figures, a note."""
-    from upband.evaluate import figures
-
     names: list[str] = []
     labels = {c.name: c.label or c.name for c in protocol.conditions}
     example = next((r for r in results if r.example), None)
@@ -140,7 +137,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
         data: a folder (searched recursively), one file, or a corpus folder (``split``,
             default ``test``).
         protocol: a key of :data:`PROTOCOLS`.
-        models: anything :func:`upband.inference.load_enhancer` takes; labelled by name or
+        models: anything :func:`upband.enhance.load_enhancer` takes; labelled by name or
             checkpoint file stem.
         baselines: keys of :data:`BASELINES` (``input`` is always included, first).
         output: the report folder (default ``upband-eval-<protocol>``); an existing report
@@ -172,38 +169,15 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
     results = run(config, dataset.items, jobs=jobs, on_file=on_file, state=state)
     ok = [r for r in results if r.error is None]
     if not ok:
-        raise SpecError(f"no file could be evaluated ({len(results)} failed; the first: "
+        raise EvaluationError(f"no file could be evaluated ({len(results)} failed; the first: "
                         f"{results[0].error})")
     summary = Summary.from_results(proto, systems_of(config), ok)
     out.mkdir(parents=True, exist_ok=True)
     figure_names, figure_notes = _figures(out, proto, summary, ok)
-    notes = list(figure_notes)
-    if best_of > 1 and not any(draws_of(state, m) > 1 for m in state.models):
-        notes.append(f"--best-of {best_of} was asked for, but no model is stochastic: one "
-                     "output per file.")
-    if "visqol" in proto.optional_metrics and "visqol" not in summary.metrics:
-        notes.append("ViSQOL not computed (" + ("--no-visqol" if not visqol else
-                                               "visqol-python is not installed") + ").")
-    meta: dict[str, Any] = {
-        "upband_version": __version__,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command or "(python API) upband.evaluate.evaluate",
-        "protocol": {"name": proto.name, "description": proto.description,
-                     "source": proto.source, "sample_rate": proto.sample_rate,
-                     "channels": proto.channels, "layout": proto.layout},
-        "data": str(data), "split": dataset.split, "seed": seed,
-        "limit_seconds": limit_seconds, "merge": merge, "device": config.device,
-        "conditions": [_condition_meta(c, ok) for c in proto.conditions],
-        "systems": _system_meta(state),
-        "metrics": summary.metrics,
-        "files": [{"file": r.item.id, "path": r.item.path,
-                   "duration_s": round(r.duration_s, 6),
-                   "source_duration_s": round(r.source_duration_s, 6)} for r in ok],
-        "failed": [{"file": r.item.id, "error": r.error} for r in results if r.error],
-        "skipped": dataset.skipped,
-        "figures": figure_names,
-        "notes": notes,
-    }
+    notes = figure_notes + _option_notes(state, summary, proto, visqol=visqol, best_of=best_of)
+    meta = _report_meta(proto, state, summary, results, data=data, split=dataset.split,
+                        skipped=dataset.skipped, command=command, figures=figure_names,
+                        notes=notes)
     written = [out / CSV_NAME, out / JSON_NAME, out / REPORT_NAME]
     atomic_write_text(written[0], results_csv(ok))
     atomic_write_text(written[1], summary_json(summary, meta))
@@ -211,18 +185,43 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
     return Evaluation(out, results, summary, [*written, *(out / n for n in figure_names)])
 
 
-def load_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a ``summary.json`` back, with ``"inf"`` strings as floats."""
-    def number(value: Any) -> Any:
-        if value in ("inf", "-inf"):
-            return math.inf if value == "inf" else -math.inf
-        return value
+def _option_notes(state: State, summary: Summary, proto: Protocol, *, visqol: bool,
+                  best_of: int) -> list[str]:
+    """Notes on options that could not take effect."""
+    notes = []
+    if best_of > 1 and not any(draws_of(state, m) > 1 for m in state.models):
+        notes.append(f"--best-of {best_of} was asked for, but no model is stochastic: one "
+                     "output per file.")
+    if "visqol" in proto.optional_metrics and "visqol" not in summary.metrics:
+        notes.append("ViSQOL not computed (" + ("--no-visqol" if not visqol else
+                                               "visqol-python is not installed") + ").")
+    return notes
 
-    def walk(obj: Any) -> Any:
-        if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        return number(obj)
 
-    return dict(walk(json.loads(Path(path).read_text(encoding="utf-8"))))
+def _report_meta(proto: Protocol, state: State, summary: Summary,
+                 results: Sequence[FileResult], *, data: str | os.PathLike[str], split: str | None,
+                 skipped: Any, command: str | None, figures: list[str],
+                 notes: list[str]) -> dict[str, Any]:
+    """What was run on what: the header of ``summary.json`` and of the report."""
+    ok = [r for r in results if r.error is None]
+    config = state.config
+    return {
+        "upband_version": __version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or "(python API) upband.evaluate.evaluate",
+        "protocol": {"name": proto.name, "description": proto.description,
+                     "source": proto.source, "sample_rate": proto.sample_rate,
+                     "channels": proto.channels, "layout": proto.layout},
+        "data": str(data), "split": split, "seed": config.seed,
+        "limit_seconds": config.limit_seconds, "merge": config.merge, "device": config.device,
+        "conditions": [_condition_meta(c, ok) for c in proto.conditions],
+        "systems": _system_meta(state),
+        "metrics": summary.metrics,
+        "files": [{"file": r.item.id, "path": r.item.path,
+                   "duration_s": round(r.duration_s, 6),
+                   "source_duration_s": round(r.source_duration_s, 6)} for r in ok],
+        "failed": [{"file": r.item.id, "error": r.error} for r in results if r.error],
+        "skipped": skipped,
+        "figures": figures,
+        "notes": notes,
+    }

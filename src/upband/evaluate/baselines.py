@@ -16,7 +16,7 @@ Every baseline maps an :class:`Observation` (what a system may see of one degrad
   **equals the input** there too.
 * ``sbr``: :func:`sbr` at the condition's known band edge (a decimation condition: the
   anti-alias filter's edge 0.8 x low-rate Nyquist; a low-pass: its cutoff), or at the cutoff
-  that :func:`upband.degrade.detect_bandwidth` measures on the degraded file (codecs). For a
+  that :func:`upband.analysis.detect_bandwidth` measures on the degraded file (codecs). For a
   decimation condition it starts from the ``sinc`` interpolation.
 * ``oracle``: the clean reference (reaches every metric's limit; a check of the pipeline).
 """

@@ -121,7 +121,7 @@ def draw(condition: Condition, file_id: str, seed: int, sample_rate: int) -> Par
 # the tables of conditions
 # --------------------------------------------------------------------------------------------
 
-#: TD-PR §2.2 draws order U{6..10} of 7 families with ssr_eval's ripples (rp 0.1 dB, rs 60 dB).
+#: TD-PR §3.2 draws order U{6..10} of 7 families with ssr_eval's ripples (rp 0.1 dB, rs 60 dB).
 _TDPR_ORDER = IntRange(6, 10)
 _TDPR_RIPPLE = {"rp": 0.1, "rs": 60.0}
 TDPR_CUTOFFS_HZ = (2500.0, 3000.0, 3500.0, 4000.0)
@@ -139,7 +139,7 @@ def _tdpr_preset(cutoff: float) -> Preset:
         options.append(Option(1.0, "lowpass", fields))
     return Preset(f"tdpr@{cutoff:g}",
                   f"one of 7 families (equally likely), order U{{6..10}}, cutoff {cutoff:g} Hz",
-                  "TD-PR §2.2", tuple(options))
+                  "TD-PR §3.2", tuple(options))
 
 
 #: The fixed family of the versatile protocol's low-pass conditions (see its notes).

@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from upband.common.clock import format_clock
+from upband.common.jsonnum import json_number
 from upband.evaluate.protocols import Protocol
 from upband.evaluate.runner import FileResult
-from upband.evaluate.scoring import METRICS, delta, format_value, json_number, mean
+from upband.evaluate.scoring import METRICS, delta, format_value, mean
 
 CSV_COLUMNS = ("file", "duration_s", "condition", "degradation", "cutoff_hz", "system",
                "metric", "value")
@@ -215,12 +217,6 @@ def summary_json(summary: Summary, meta: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(seconds, 60.0)
-    h, m = divmod(int(m), 60)
-    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
-
-
 def render_markdown(summary: Summary, meta: dict[str, Any], figures: Sequence[str]) -> str:
     """The human report: what was run on what, the table, notes, figures and the file list."""
     p = summary.protocol
@@ -236,7 +232,7 @@ def render_markdown(summary: Summary, meta: dict[str, Any], figures: Sequence[st
         f"- reference: {p.sample_rate} Hz, {p.channels} channel{'s' if p.channels > 1 else ''}"
         " (inputs at other rates or channel counts are resampled / converted first)",
         f"- data: {meta['data']}" + (f", split `{meta['split']}`" if meta.get("split") else ""),
-        f"- files: {len(files)} evaluated ({_clock(total)} of audio), "
+        f"- files: {len(files)} evaluated ({format_clock(total, decimals=1)} of audio), "
         f"{len(meta['failed'])} failed" + (f", {len(meta['skipped'])} skipped by the corpus"
                                            if meta.get("skipped") else ""),
         f"- seed: {meta['seed']}" + (f"; first {meta['limit_seconds']:g} s of each file"

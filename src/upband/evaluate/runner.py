@@ -4,7 +4,7 @@ Per file (in a worker process when ``jobs > 1``; models are loaded once per work
 clean music (or its first ``limit_seconds``), resample and convert it to the protocol's rate and
 channels -- that is the reference -- then for every condition draw the degradation
 (:func:`upband.evaluate.protocols.draw`), degrade, run every baseline and every model (through
-:func:`upband.inference.enhance`, the same chunked pipeline, bandwidth detection and
+:func:`upband.enhance.enhance`, the same chunked pipeline, bandwidth detection and
 do-no-harm merge as ``upband enhance``) and score each output against the reference. Results do
 not depend on the number of jobs: every random draw is seeded by the file and condition, and
 results are put back in file order. A file that cannot be read or scored is reported and
@@ -24,14 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from upband import audio
-from upband.degrade import Bandwidth, Decimate, detect_bandwidth, downsample
+from upband.analysis import Bandwidth, detect_bandwidth
+from upband.data.corpus import META_NAME, open_corpus
+from upband.degrade import Decimate, downsample
 from upband.degrade import apply as degrade_apply
+from upband.enhance import enhance, load_enhancer, resolve_device
 from upband.errors import AudioFileNotFoundError, ModelError, SpecError, UpbandError
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, Observation
 from upband.evaluate.protocols import Condition, Protocol, draw, get_protocol, seed_of
 from upband.evaluate.scoring import better, score
+from upband.metrics import load_vggish, visqol_available
 
 #: Seconds of the example clip kept for the spectrogram figures (the loudest such window).
 EXAMPLE_SECONDS = 4.0
@@ -90,8 +95,6 @@ def model_label(spec: str) -> str:
 
 def metric_names(protocol: Protocol, config: Config) -> tuple[str, ...]:
     """The protocol's metrics plus the optional ones that are asked for and available."""
-    from upband.metrics import visqol_available
-
     names = list(protocol.metrics)
     if config.visqol and "visqol" in protocol.optional_metrics and visqol_available():
         names.append("visqol")
@@ -118,8 +121,6 @@ class Dataset:
 def find_items(data: str | os.PathLike[str], split: str | None = None) -> Dataset:
     """A folder (searched recursively for audio), one audio file, or a corpus folder (with
     ``corpus.json``: the packed files of ``split``, default ``test``)."""
-    from upband.data.corpus import META_NAME, open_corpus
-
     root = Path(data).expanduser()
     if not root.exists():
         raise AudioFileNotFoundError(f"{root}: no such data folder")
@@ -153,8 +154,6 @@ class State:
     """Loaded models, VGGish and corpus of one process."""
 
     def __init__(self, config: Config) -> None:
-        from upband.inference import load_enhancer
-
         self.config = config
         self.protocol = get_protocol(config.protocol)
         self.metrics = metric_names(self.protocol, config)
@@ -162,16 +161,11 @@ class State:
                        for label, spec in zip(config.labels, config.models, strict=True)}
         self.context: dict[str, Any] = {}
         if config.vggish:
-            from upband.inference import resolve_device
-            from upband.metrics import load_vggish
-
             self.context["vggish"] = load_vggish(list(config.vggish),
                                                  device=resolve_device(config.device))
         self.corpus = None
         self.records: dict[str, Any] = {}
         if config.corpus is not None:
-            from upband.data.corpus import open_corpus
-
             self.corpus = open_corpus(config.corpus)
             self.records = {r.id: r for r in self.corpus.records}
 
@@ -232,14 +226,10 @@ def _example_window(x: np.ndarray, sr: int) -> tuple[int, int]:
     return best, best + n
 
 
-def _enhance(state: State, label: str, degraded: np.ndarray, seed: int,
-             found: Bandwidth) -> np.ndarray:
+def _model_output(state: State, label: str, degraded: np.ndarray, seed: int,
+                  found: Bandwidth) -> np.ndarray:
     """One model's output; ``found`` is ``detect_bandwidth`` of ``degraded`` (what
-    :func:`upband.inference.enhance` would compute itself), detected once per condition."""
-    import torch
-
-    from upband.inference import enhance
-
+    :func:`upband.enhance.enhance` would compute itself), detected once per condition."""
     torch.manual_seed(seed)
     y, _ = enhance(degraded, state.protocol.sample_rate, model=state.models[label],
                    device=state.config.device, output_sample_rate=state.protocol.sample_rate,
@@ -295,8 +285,8 @@ def _condition(state: State, item: Item, cond: Condition, clean: np.ndarray,
         best: dict[str, float] = {}
         for k in range(draws_of(state, label)):
             assert found is not None
-            est = _enhance(state, label, degraded, seed_of(cfg.seed, item.id, cond.name,
-                                                            label, k) % (2**63), found)
+            seed = seed_of(cfg.seed, item.id, cond.name, label, k) % (2**63)
+            est = _model_output(state, label, degraded, seed, found)
             values = score(clean, est, sr, cutoff, names, state.context)
             for metric, value in values.items():  # Lattner: the best draw per metric
                 if metric not in best or better(metric, value, best[metric]):
@@ -344,8 +334,6 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
                 vggish: Sequence[str] = (), seed: int = 0, best_of: int = 1,
                 corpus: str | None = None, jobs: int = 1, merge: bool = True) -> Config:
     """Check the options and resolve names; ``SpecError`` / ``ModelError`` for bad ones."""
-    from upband.inference import resolve_device
-
     get_protocol(protocol)
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:

@@ -118,15 +118,6 @@ def delta(value: float, reference: float) -> float:
     return value - reference
 
 
-def json_number(value: float) -> float | str | None:
-    """A value fit for strict JSON: ``"inf"`` / ``"-inf"`` for the limits, null for nan."""
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
-
-
 def format_value(name: str, value: float, *, signed: bool = False) -> str:
     """A table cell: ``inf`` for the limit, ``n/a`` when undefined, else fixed decimals."""
     if math.isnan(value):

@@ -21,7 +21,7 @@ Every place where the paper is ambiguous, and what we chose:
 
 1. **Width / kernel formula.** The paper prints ``max(2^(6+K), 512)`` filters of length
    ``min(2^(7-k)+1, 9)`` -- Kuleshov's typo copied (it would give >= 512 filters of length <= 9);
-   we use min/max the right way round (REFERENCE §2).
+   we use min/max the right way round (docs/readings/sulun-davies.md).
 2. **Which index.** The formula is stated for "block k = 1..K" but the encoders are numbered
    E_0..E_4. We map E_k to block ``b = k + 1``, as Kuleshov's and Sulun's U-Nets (which ARUNet
    extends) do: widths 128, 256, 512, 512, 512 and kernels 65, 33, 17, 9, 9. (The other reading,
@@ -49,7 +49,8 @@ Every place where the paper is ambiguous, and what we chose:
 10. **Init.** "Zero mean and unit variance" (copied from Sulun's text) would blow activations up
     by sqrt(fan-in) per layer; the baselines' released code uses N(0, 0.02), which we use for the
     paper model. D_0 starts at zero, so a fresh model is exactly the identity.
-11. **Sub-pixel order**: TensorFlow ``batch_to_space`` (REFERENCE §2), as in the baselines.
+11. **Sub-pixel order**: TensorFlow ``batch_to_space`` (docs/readings/sulun-davies.md), as in
+    the baselines.
 12. **Padding**: (k-1)//2 zeros; inputs are padded to a multiple of the total stride 64.
 13. **Order inside a block.** §II-B lists "a convolution layer, and an LReLU ..., a
     regularization layer, and a residual layer"; we put the regulariser between the conv and

@@ -2,7 +2,7 @@
 
 * :class:`Subpixel1d` / :class:`SpaceToDepth1d` -- the 1-D pixel shuffle of Shi et al. (2016) and
   its inverse (a polyphase split), in the TensorFlow ``batch_to_space`` channel order used by the
-  released code of Kuleshov et al. and Sulun & Davies (REFERENCE §2).
+  released code of Kuleshov et al. and Sulun & Davies (docs/readings/sulun-davies.md).
 * :class:`PQMF` -- a cosine-modulated pseudo-QMF filter bank (near-perfect-reconstruction
   sub-band analysis and synthesis with fixed filters).
 * :class:`ReceptiveField` -- exact receptive-field arithmetic for stacks of (transposed)
@@ -38,7 +38,7 @@ __all__ = [
 def subpixel(x: Tensor, factor: int) -> Tensor:
     """1-D pixel shuffle: ``[B, C*r, W] -> [B, C, W*r]``.
 
-    Channel order of TensorFlow's ``batch_to_space`` (REFERENCE §2):
+    Channel order of TensorFlow's ``batch_to_space`` (docs/readings/sulun-davies.md):
     ``out[:, c, w*r + k] = x[:, k*C + c, w]``, i.e. the *k*-th block of ``C`` channels becomes the
     *k*-th phase of every output period. (``torch.nn.PixelShuffle`` instead reads channel
     ``c*r + k``; both are equally expressive when training from scratch.)

@@ -1,12 +1,12 @@
 """ResNet of Sulun & Davies, "On filter generalization for music bandwidth extension using deep
 neural networks" (IEEE JSTSP 2021), §III-A-2 and Fig. 1b.
 
-Exactly as the released code builds it (REFERENCE §2): head conv 2->512 k7 (no activation);
-15 residual blocks, each conv -> [BN] -> [dropout] -> ReLU -> conv -> [BN] -> [dropout], scaled by
-0.1 and added to the block input; tail conv 512->2 k1; plus the network input. All convolutions
-keep the length (padding (k-1)//2). **55 074 306 parameters**; with BN the block convolutions lose
-their bias and each gains a BN (net +512 per conv: +15 360). Receptive field 1 + 6 + 15 x 2 x 6 =
-187 samples.
+Exactly as the released code builds it (docs/readings/sulun-davies.md): head conv 2->512 k7 (no
+activation); 15 residual blocks, each conv -> [BN] -> [dropout] -> ReLU -> conv -> [BN] ->
+[dropout], scaled by 0.1 and added to the block input; tail conv 512->2 k1; plus the network input.
+All convolutions keep the length (padding (k-1)//2). **55 074 306 parameters**; with BN the block
+convolutions lose their bias and each gains a BN (net +512 per conv: +15 360). Receptive field 1 +
+6 + 15 x 2 x 6 = 187 samples.
 
 Choices: weights N(0, 0.02) as in the released code (the paper says unit variance); the tail
 convolution starts at zero so that a fresh model is the identity.

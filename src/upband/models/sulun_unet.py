@@ -1,12 +1,13 @@
 """U-Net of Sulun & Davies, "On filter generalization for music bandwidth extension using deep
 neural networks" (IEEE JSTSP 2021), §III-A-1 and Fig. 1a: Kuleshov's AudioUNet made stereo.
 
-Exactly as the released code builds it (REFERENCE §2): down blocks conv 2->128 k65, 128->256 k33,
-256->512 k17, 512->512 k9, stride 2, padding (k-1)//2, each conv -> [BN] -> ReLU; bottleneck conv
-512->512 k9 stride 2 -> [dropout] -> ReLU; up convs 512->1024 k9, 1024->1024 k17, 1024->512 k33,
-512->256 k65, each -> [dropout] -> ReLU -> sub-pixel x2 -> concatenated with the mirrored down
-output; last conv 256->4 k9 -> [dropout] -> sub-pixel x2 (no activation); output = input + net.
-Total stride 32; **56 424 324 parameters**, BN adds 2 816 (conv biases are kept), dropout 0.5.
+Exactly as the released code builds it (docs/readings/sulun-davies.md): down blocks conv 2->128
+k65, 128->256 k33, 256->512 k17, 512->512 k9, stride 2, padding (k-1)//2, each conv -> [BN] ->
+ReLU; bottleneck conv 512->512 k9 stride 2 -> [dropout] -> ReLU; up convs 512->1024 k9, 1024->1024
+k17, 1024->512 k33, 512->256 k65, each -> [dropout] -> ReLU -> sub-pixel x2 -> concatenated with
+the mirrored down output; last conv 256->4 k9 -> [dropout] -> sub-pixel x2 (no activation); output
+= input + net. Total stride 32; **56 424 324 parameters**, BN adds 2 816 (conv biases are kept),
+dropout 0.5.
 
 Choices: ReLU everywhere (the released code); sub-pixel in TensorFlow ``batch_to_space`` order as
 in that code; weights N(0, 0.02) (``weights_init_normal`` of the code; the paper says unit

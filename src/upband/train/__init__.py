@@ -1,11 +1,18 @@
-"""Training: recipes, losses, schedules, checkpoints, the loop, curves.
+"""Training: recipes, tasks, the loop and what it shares between tasks, losses, curves.
 
-* :mod:`upband.train.config` -- frozen dataclasses per concern, TOML recipes (``configs/``) with
-  ``section.key=value`` overrides;
+* :mod:`upband.train.config` -- the resolved recipe (TOML ``configs/`` with
+  ``section.key=value`` overrides);
+* :mod:`upband.train.tasks` -- what one step computes for which networks and optimisers:
+  :class:`~upband.train.tasks.base.Task` (the interface), the regression task;
+* :mod:`upband.train.loop` -- :func:`train`: step-based, exactly resumable, DDP under torchrun;
+* what every task reuses: :mod:`~upband.train.data` (data order), :mod:`~upband.train.resume`
+  and :mod:`~upband.train.checkpoint` (atomic safetensors + JSON checkpoints of every named
+  module and optimiser), :mod:`~upband.train.distributed` (DDP), :mod:`~upband.train.ema`,
+  :mod:`~upband.train.validation` (Sulun & Davies' protocol, best model),
+  :mod:`~upband.train.logs` (``metrics.csv``, TensorBoard, progress),
+  :mod:`~upband.train.stopping` (signals, time budget), :mod:`~upband.train.runtime`;
 * :mod:`upband.train.losses` -- MSE, per-patch RMSE, multi-resolution STFT and wave losses;
 * :mod:`upband.train.schedules` -- cosine warm restarts, plateau halving;
-* :mod:`upband.train.checkpoint` -- atomic safetensors + JSON checkpoints, keep-last-K, best;
-* :mod:`upband.train.loop` -- :func:`train`: step-based, exactly resumable, DDP under torchrun;
 * :mod:`upband.train.plot` -- :func:`plot_run`: Sulun & Davies Fig. 3 from ``metrics.csv``.
 
 The command line (``upband train CONFIG [key=value ...]``, ``upband plot RUN_DIR``) calls

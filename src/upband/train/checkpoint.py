@@ -4,16 +4,28 @@ A run folder holds::
 
     RUN_DIR/
       config.json                  the resolved config of the run
-      metrics.csv                  training and validation log (see upband.train.loop)
+      metrics.csv                  training and validation log (see upband.train.logs)
       best.safetensors             the model with the best validation metric (load_model-able)
       checkpoints/
         step-00002500/
-          model.safetensors        weights + upband header (config, step, metrics): load_model
-          ema.safetensors          EMA weights, when train.ema_decay > 0
-          optimizer.safetensors    every tensor of the optimiser state ("state.<param>.<name>")
-          optimizer.json           the rest of it (param groups, non-tensor entries)
-          state.json               step, config, best metric, schedule state, RNG states, ...
+          <module>.safetensors     one per named network of the task; an upband model
+                                   (:class:`~upband.models.base.WaveModel`) is written with its
+                                   header (config, step, metrics) and loads with load_model
+          <optimizer>.safetensors  every tensor of a named optimiser ("state.<param>.<name>")
+          <optimizer>.json         the rest of it (param groups, non-tensor entries)
+          state.json               step, names of the modules and optimisers, config, best
+                                   metric, the task's own state, RNG states, ...
         step-00005000/ ...
+
+The regression task names its networks ``model`` and ``ema`` (when ``train.ema_decay > 0``) and
+its optimiser ``optimizer``; a GAN task names its generator, critic and their optimisers.
+Loading is strict: the checkpoint must hold exactly the named modules and optimisers of the
+run, each with exactly the run's tensors.
+
+**Format versions** (``state.json`` ``format_version``): 1 (upband before the pluggable tasks)
+stored no names -- it is read as ``model`` (+ ``ema`` when its ``"ema"`` flag is set) and
+``optimizer``, so old single-network run folders still load and resume; 2 lists them under
+``"modules"``, ``"optimizers"`` and ``"task"``.
 
 A checkpoint is written into a hidden temporary folder (``checkpoints/.tmp-...``) whose files
 are flushed to disk, then renamed to ``step-NNNNNNNN`` in one ``os.replace``: a crash (even
@@ -26,30 +38,35 @@ Loading never executes code: tensors come from ``safetensors``, everything else 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
-import random
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 from torch import nn
 
+from upband.common.tensorfile import TensorFileError, load_strict, read_tensors
 from upband.errors import UpbandError
 from upband.fsutil import atomic_write_bytes, atomic_write_json
 from upband.models.base import WaveModel
 from upband.states import load_model, save_model
+from upband.train.serialize import (
+    get_rng_state,
+    optimizer_blobs,
+    optimizer_state,
+    set_rng_state,
+)
 
 __all__ = [
     "STATE_FORMAT",
+    "STATE_VERSION",
     "CheckpointError",
     "find_latest",
     "get_rng_state",
@@ -57,6 +74,7 @@ __all__ = [
     "load_checkpoint",
     "prune_checkpoints",
     "read_state",
+    "remove_stale",
     "save_best",
     "save_checkpoint",
     "set_rng_state",
@@ -65,9 +83,11 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 
 STATE_FORMAT = "upband-train-state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 CHECKPOINTS = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d{8,})$")
+#: What a module or optimiser may be called: it names its files in the checkpoint folder.
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 class CheckpointError(UpbandError):
@@ -98,90 +118,88 @@ def _read_json(path: Path) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# RNG states as JSON
+# named modules and optimisers
 # --------------------------------------------------------------------------------------------
 
 
-def _b64(t: torch.Tensor) -> str:
-    return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
+Modules = Mapping[str, nn.Module]
+Optimizers = Mapping[str, torch.optim.Optimizer]
 
 
-def _from_b64(text: str) -> torch.Tensor:
-    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8).clone()
+def _named(modules: Modules | None, optimizers: Optimizers | None, model: nn.Module | None,
+           optimizer: torch.optim.Optimizer | None,
+           ema: nn.Module | None) -> tuple[dict[str, nn.Module], dict[str, Any]]:
+    """``modules`` / ``optimizers``, or the one-network shorthand (``model``, ``ema``,
+    ``optimizer``), with their names checked."""
+    if modules is not None or optimizers is not None:
+        if model is not None or optimizer is not None or ema is not None:
+            raise ValueError("pass modules/optimizers or model/optimizer/ema, not both")
+        mods, opts = dict(modules or {}), dict(optimizers or {})
+    else:
+        mods = {"model": model} if model is not None else {}
+        if ema is not None:
+            mods["ema"] = ema
+        opts = {"optimizer": optimizer} if optimizer is not None else {}
+    for name in [*mods, *opts]:
+        if not _NAME.match(name) or name == "state":
+            raise ValueError(f"invalid checkpoint entry name {name!r}")
+    if set(mods) & set(opts):
+        raise ValueError(f"a module and an optimiser share a name: {sorted(set(mods) & set(opts))}")
+    return mods, opts
 
 
-def get_rng_state() -> dict[str, Any]:
-    """Python, NumPy (legacy global), torch CPU and every CUDA device's RNG state as JSON."""
-    version, keys, gauss = random.getstate()
-    name, np_keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    state: dict[str, Any] = {
-        "python": [version, list(keys), gauss],
-        "numpy": [name, np.asarray(np_keys).tolist(), int(pos), int(has_gauss), float(cached)],
-        "torch": _b64(torch.get_rng_state()),
-        "cuda": [],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = [_b64(s) for s in torch.cuda.get_rng_state_all()]
-    return state
+def _save_module(path: Path, module: nn.Module, *, sample_rate: int,
+                 metadata: dict[str, Any]) -> None:
+    if isinstance(module, WaveModel):
+        save_model(module, path, sample_rate=sample_rate, metadata=metadata)
+        return
+    tensors = {k: v.detach().to("cpu").contiguous().clone()
+               for k, v in module.state_dict().items()}
+    atomic_write_bytes(path, safetensors_save(tensors))
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore :func:`get_rng_state` (CUDA states only if the device count matches)."""
-    version, keys, gauss = state["python"]
-    random.setstate((int(version), tuple(int(k) for k in keys), gauss))
-    name, np_keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.asarray(np_keys, dtype=np.uint32), int(pos), int(has_gauss),
-                         float(cached)))
-    torch.set_rng_state(_from_b64(state["torch"]))
-    cuda = state.get("cuda") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([_from_b64(s) for s in cuda])
+def _load_module(path: Path, module: nn.Module) -> None:
+    if isinstance(module, WaveModel):
+        stored = load_model(path)
+        if stored.name != module.name or stored.config != module.config:
+            raise CheckpointError(f"{path.parent}: checkpoint holds {stored.name!r} with other "
+                                  "arguments than the run's model")
+        module.load_state_dict(stored.state_dict(), strict=True)
+        return
+    try:
+        load_strict(module, path)
+    except TensorFileError as exc:
+        raise CheckpointError(f"{path}: cannot load ({exc})") from exc
 
 
-# --------------------------------------------------------------------------------------------
-# optimiser state as safetensors + JSON
-# --------------------------------------------------------------------------------------------
+def _save_optimizer(folder: Path, name: str, optimizer: torch.optim.Optimizer) -> None:
+    blob, meta = optimizer_blobs(optimizer)
+    atomic_write_bytes(folder / f"{name}.safetensors", blob)
+    atomic_write_json(folder / f"{name}.json", meta)
 
 
-def _optimizer_files(optimizer: torch.optim.Optimizer) -> tuple[bytes, dict[str, Any]]:
-    sd = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    other: dict[str, dict[str, Any]] = {}
-    for pid, entries in sd["state"].items():
-        for key, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"state.{pid}.{key}"] = value.detach().to("cpu").contiguous().clone()
-            else:
-                other.setdefault(str(pid), {})[key] = value
-    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
-              for g in sd["param_groups"]]
-    meta = {"format": "upband-optimizer", "class": type(optimizer).__name__,
-            "param_groups": groups, "state": other}
-    return safetensors_save(tensors), meta
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
-    meta = _read_json(folder / "optimizer.json")
+def _load_optimizer(folder: Path, name: str, optimizer: torch.optim.Optimizer) -> None:
+    meta = _read_json(folder / f"{name}.json")
     if meta.get("class") != type(optimizer).__name__:
-        raise CheckpointError(f"{folder}: optimiser state is for {meta.get('class')}, the run "
-                              f"uses {type(optimizer).__name__}")
-    state: dict[int, dict[str, Any]] = {}
-    for pid, entries in meta["state"].items():
-        state.setdefault(int(pid), {}).update(entries)
+        raise CheckpointError(f"{folder}: optimiser state {name!r} is for {meta.get('class')}, "
+                              f"the run uses {type(optimizer).__name__}")
     try:
-        with safe_open(str(folder / "optimizer.safetensors"), framework="pt") as fh:
-            for name in fh.keys():  # noqa: SIM118
-                _, pid, key = name.split(".", 2)
-                state.setdefault(int(pid), {})[key] = fh.get_tensor(name)
-    except (SafetensorError, OSError, ValueError) as exc:
+        tensors = read_tensors(folder / f"{name}.safetensors")
+    except TensorFileError as exc:
         raise CheckpointError(f"{folder}: unreadable optimiser tensors ({exc})") from exc
-    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()}
-              for g in meta["param_groups"]]
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        optimizer.load_state_dict(optimizer_state(meta, tensors))
     except (ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{folder}: optimiser state does not fit the model ({exc})") \
-            from exc
+        raise CheckpointError(f"{folder}: optimiser state {name!r} does not fit the model "
+                              f"({exc})") from exc
+
+
+def saved_names(state: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The module and optimiser names a checkpoint's ``state.json`` holds (format 1 stored
+    none: ``model``, ``ema`` when flagged, ``optimizer``)."""
+    if "modules" in state:
+        return list(state["modules"]), list(state.get("optimizers", []))
+    return ["model", *(["ema"] if state.get("ema") else [])], ["optimizer"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,47 +252,61 @@ def prune_checkpoints(run_dir: PathLike, keep_last: int) -> list[Path]:
     return doomed
 
 
-def _save_tensors(path: Path, module: nn.Module) -> None:
-    tensors = {k: v.detach().to("cpu").contiguous().clone()
-               for k, v in module.state_dict().items()}
-    atomic_write_bytes(path, safetensors_save(tensors))
+def _write_entries(folder: Path, step: int, mods: dict[str, nn.Module],
+                   opts: dict[str, Any], *, sample_rate: int,
+                   metadata: dict[str, Any] | None) -> None:
+    for name, module in mods.items():
+        _save_module(folder / f"{name}.safetensors", module, sample_rate=sample_rate,
+                     metadata={"step": step, **(metadata or {})})
+    for name, optimizer in opts.items():
+        _save_optimizer(folder, name, optimizer)
 
 
-def save_checkpoint(run_dir: PathLike, step: int, *, model: WaveModel,
-                    optimizer: torch.optim.Optimizer, state: dict[str, Any], sample_rate: int,
+def _commit(tmp: Path, final: Path) -> None:
+    """Move the complete temporary folder ``tmp`` to ``final`` (replacing one of that step)."""
+    if final.exists():  # the same step written again (a resumed run that ends there)
+        old = final.with_name(f".old-{final.name}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def save_checkpoint(run_dir: PathLike, step: int, *, state: dict[str, Any], sample_rate: int,
+                    modules: Modules | None = None, optimizers: Optimizers | None = None,
+                    model: nn.Module | None = None,
+                    optimizer: torch.optim.Optimizer | None = None,
                     ema: nn.Module | None = None, keep_last: int | None = None,
                     metadata: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint of ``step`` atomically and return its folder.
 
-    ``state``: JSON-ready training state (config, schedule, best metric, ...); the step and the
-    RNG states are added here. ``metadata`` goes into the model's header. With ``keep_last``,
-    older checkpoints beyond that many are deleted afterwards.
+    Args:
+        run_dir: the run folder; the checkpoint goes to ``checkpoints/step-NNNNNNNN``.
+        step: iterations done.
+        state: JSON-ready training state (config, schedule, best metric, ...); the step, the
+            entry names and the RNG states are added here.
+        sample_rate: written into the header of every upband model among the modules.
+        modules, optimizers: the named networks and optimisers (all are saved); or, for one
+            network, ``model`` / ``ema`` / ``optimizer`` (named so).
+        keep_last: delete older checkpoints beyond that many afterwards.
+        metadata: JSON for the header of every upband model among the modules.
     """
+    mods, opts = _named(modules, optimizers, model, optimizer, ema)
     run_dir = Path(run_dir)
     root = run_dir / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = _step_dir(run_dir, step)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
-        save_model(model, tmp / "model.safetensors", sample_rate=sample_rate,
-                   metadata={"step": step, **(metadata or {})})
-        if ema is not None:
-            _save_tensors(tmp / "ema.safetensors", ema)
-        blob, meta = _optimizer_files(optimizer)
-        atomic_write_bytes(tmp / "optimizer.safetensors", blob)
-        atomic_write_json(tmp / "optimizer.json", meta)
+        _write_entries(tmp, step, mods, opts, sample_rate=sample_rate, metadata=metadata)
         full = {"format": STATE_FORMAT, "format_version": STATE_VERSION, **state,
-                "step": step, "rng": get_rng_state(), "ema": ema is not None}
+                "step": step, "rng": get_rng_state(), "modules": list(mods),
+                "optimizers": list(opts)}
         atomic_write_json(tmp / "state.json", full)  # last: marks the folder complete
         _fsync_dir(tmp)
-        if final.exists():  # the same step written again (a resumed run that ends there)
-            old = final.with_name(f".old-{final.name}")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        _commit(tmp, final)
         _fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -295,32 +327,28 @@ def read_state(folder: PathLike) -> dict[str, Any]:
     return state
 
 
-def _load_tensors(module: nn.Module, path: Path) -> None:
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        module.load_state_dict(tensors, strict=True)
-    except (SafetensorError, OSError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot load ({exc})") from exc
-
-
-def load_checkpoint(folder: PathLike, *, model: WaveModel, optimizer: torch.optim.Optimizer,
+def load_checkpoint(folder: PathLike, *, modules: Modules | None = None,
+                    optimizers: Optimizers | None = None, model: nn.Module | None = None,
+                    optimizer: torch.optim.Optimizer | None = None,
                     ema: nn.Module | None = None, restore_rng: bool = True) -> dict[str, Any]:
-    """Load a checkpoint folder into ``model`` / ``optimizer`` / ``ema`` (in place, strictly)
-    and return its training state; RNG states are restored unless ``restore_rng=False``."""
+    """Load a checkpoint folder into the named ``modules`` / ``optimizers`` (or ``model`` /
+    ``ema`` / ``optimizer``), in place and strictly, and return its training state.
+
+    The checkpoint must hold exactly these names; RNG states are restored unless
+    ``restore_rng=False``.
+    """
     folder = Path(folder)
+    mods, opts = _named(modules, optimizers, model, optimizer, ema)
     state = read_state(folder)
-    stored = load_model(folder / "model.safetensors")
-    if stored.name != model.name or stored.config != model.config:
-        raise CheckpointError(f"{folder}: checkpoint holds {stored.name!r} with other "
-                              "arguments than the run's model")
-    model.load_state_dict(stored.state_dict(), strict=True)
-    if ema is not None:
-        if not state.get("ema"):
-            raise CheckpointError(f"{folder}: checkpoint has no EMA weights but the run uses "
-                                  "train.ema_decay > 0")
-        _load_tensors(ema, folder / "ema.safetensors")
-    _load_optimizer(optimizer, folder)
+    saved_mods, saved_opts = saved_names(state)
+    if sorted(saved_mods) != sorted(mods) or sorted(saved_opts) != sorted(opts):
+        raise CheckpointError(
+            f"{folder}: the checkpoint holds networks {saved_mods} and optimisers {saved_opts}, "
+            f"the run has {list(mods)} and {list(opts)} (train.ema_decay or the task differ)")
+    for name, module in mods.items():
+        _load_module(folder / f"{name}.safetensors", module)
+    for name, opt in opts.items():
+        _load_optimizer(folder, name, opt)
     if restore_rng:
         set_rng_state(state["rng"])
     return state

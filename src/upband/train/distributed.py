@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from upband.train.config import ConfigError
 
 __all__ = ["DistInfo", "all_reduce_mean", "any_rank", "barrier", "init_distributed",
-           "resolve_device", "shutdown_distributed"]
+           "resolve_device", "shutdown_distributed", "wrap_module"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +133,18 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def wrap_module(module: nn.Module, info: DistInfo, *, compile: bool = False,
+                **ddp_kwargs: Any) -> nn.Module:
+    """The module a training step calls: ``module`` in :class:`DistributedDataParallel` when
+    the run has several ranks (gradients averaged over them in ``backward``), then compiled
+    with ``compile``. The parameters stay ``module``'s: step its optimiser, save ``module``.
+    ``ddp_kwargs`` go to DDP (e.g. ``find_unused_parameters=True``)."""
+    wrapped: nn.Module = module
+    if info.distributed:
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        wrapped = DistributedDataParallel(module, device_ids=ids, **ddp_kwargs)
+    if compile:
+        wrapped = torch.compile(wrapped)  # type: ignore[assignment]
+    return wrapped

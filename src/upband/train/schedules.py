@@ -16,7 +16,7 @@ the step (the plateau rule's loss averages), so a resumed run follows the same s
   after ``patience`` consecutive measurements without a decrease the rate is multiplied by
   ``factor`` and the count starts again. (Their released code feeds the loss to PyTorch's
   ``ReduceLROnPlateau`` with ``mode='max'``, which fires every 5 measurements whatever the loss
-  does; that bug is not reproduced -- REFERENCE.md §2.)
+  does; that bug is not reproduced -- docs/readings/sulun-davies.md.)
 
 All of them accept a linear warm-up over ``warmup_steps`` iterations (a factor ``(s + 1) / W``).
 """
@@ -60,11 +60,6 @@ class Schedule:
         A tensor is accumulated as a tensor, so that a CUDA run synchronises only once per
         measurement window. Under DDP, report the loss averaged over the ranks, so that every
         rank takes the same decisions."""
-
-    @property
-    def needs_loss(self) -> bool:
-        """Whether :meth:`observe` must be called every iteration."""
-        return False
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -122,10 +117,6 @@ class PlateauHalving(Schedule):
         self.loss_sum: float | Tensor = 0.0
         self.loss_count = 0
         self.history: list[float] = []
-
-    @property
-    def needs_loss(self) -> bool:
-        return True
 
     def _rate(self, step: int) -> float:
         return max(self.base_lr * self.scale, self.min_lr)

@@ -29,7 +29,10 @@ Method (upband's own; no paper gives one):
    Chebyshev-I 6 at 11 025 Hz) and well below it for Chebyshev-II (whose parameter is the
    stop-band edge: 8.3 kHz for Chebyshev-II 8 at 11 025 Hz).
 4. **Full band** when the cutoff is at least ``FULL_BAND_FRACTION`` of Nyquist or at least
-   ``FULL_BAND_HZ`` (19 kHz); **silent** when no frame rises above ``SILENCE_DBFS``.
+   ``FULL_BAND_HZ`` (19 kHz): :func:`reaches_full_band`, the one definition. ``Bandwidth.full_band``
+   says it for the recording's own rate; :meth:`Bandwidth.full_band_at` for another rate (what
+   enhancement asks: a 22.05 kHz file full band to its own Nyquist of 11 kHz is not full band
+   for a 44.1 kHz output). **Silent** when no frame rises above ``SILENCE_DBFS``.
 5. **Codec signature.** A *sharp shelf* is a fitted Butterworth order ≥ ``SHELF_ORDER`` (MP3,
    AAC and resamplers cut like a brick wall; analogue-style filters do not). *Spectral holes* are
    time–frequency cells of the top band (0.6–0.95 × cutoff) more than ``HOLE_DB`` below that
@@ -62,6 +65,8 @@ from typing import Any
 
 import numpy as np
 from scipy import signal
+
+from upband.audio import AudioReader
 
 #: Frames this far below the loudest ones are left out of the long-term spectrum (dB).
 ACTIVE_RANGE_DB = 60.0
@@ -100,9 +105,19 @@ HOLE_FRAMES = 1500
 _EPS_POWER = 1e-30
 
 
+def reaches_full_band(cutoff_hz: float, sample_rate: int) -> bool:
+    """Whether content up to ``cutoff_hz`` (Hz) is full band for a signal at ``sample_rate`` (Hz):
+    the cutoff reaches ``FULL_BAND_FRACTION`` of that rate's Nyquist or ``FULL_BAND_HZ``."""
+    return cutoff_hz >= min(FULL_BAND_FRACTION * sample_rate / 2, FULL_BAND_HZ)
+
+
 @dataclass(frozen=True)
 class Bandwidth:
-    """What the detector found. Frequencies in Hz; ``cutoff_hz`` is Nyquist when full band."""
+    """What the detector found. Frequencies in Hz; ``cutoff_hz`` is Nyquist when full band.
+
+    ``full_band`` is full band *for the recording's own rate* (``sample_rate``); whether it is
+    full band for another rate (an output rate) is :meth:`full_band_at`.
+    """
 
     sample_rate: int
     cutoff_hz: float
@@ -115,7 +130,13 @@ class Bandwidth:
 
     @property
     def nyquist(self) -> float:
+        """Half the recording's rate (Hz)."""
         return self.sample_rate / 2
+
+    def full_band_at(self, sample_rate: int) -> bool:
+        """Whether this content (or silence) already fills a signal at ``sample_rate`` (Hz);
+        ``full_band_at(self.sample_rate) == full_band``."""
+        return self.silent or reaches_full_band(self.cutoff_hz, sample_rate)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,7 +236,7 @@ class BandwidthAnalyzer:
         freqs = np.fft.rfftfreq(self.n_fft, 1 / sr)
         bands, level = _octave_bands(freqs, mean_power, nyq)
         cutoff, template, error = _fit_cutoff(bands, level, sr)
-        full = cutoff >= min(FULL_BAND_FRACTION * nyq, FULL_BAND_HZ)
+        full = reaches_full_band(cutoff, sr)
         excess = 0.0 if full else self._hole_excess(cutoff)
         shelf = template.startswith("butter") and int(template.split(":")[1]) >= SHELF_ORDER
         codec = "none" if full or not shelf else ("lossy" if excess >= HOLE_EXCESS else
@@ -254,8 +275,6 @@ def detect_file(path: str | Path, *, max_seconds: float = 120.0, excerpts: int =
     Short files are read whole; longer ones as ``excerpts`` equal excerpts spread evenly over the
     file, so ``upband info`` on an hour of audio decodes two minutes of it.
     """
-    from upband.audio import AudioReader
-
     with AudioReader(path) as reader:
         sr, frames = reader.info.sample_rate, reader.info.frames
         analyzer = BandwidthAnalyzer(sr)

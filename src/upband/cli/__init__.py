@@ -1,0 +1,136 @@
+"""The ``upband`` command line: one module per command, each with its parser next to its
+handler; the work is done by the library, the commands parse, call and print.
+
+``get_parser()`` assembles the commands and ``main(argv)`` runs one. Every command follows one
+exit-status rule:
+
+- **0**: all done.
+- **1**: at least one input file could not be processed (missing, corrupt, unwritable output);
+  the other files are still processed where a command takes several. Input files are the
+  files and folders a command is given as arguments (``info FILE``, ``metrics REFERENCE
+  ESTIMATE``, ``corpus info CORPUS``, ``plot RUN_DIR``, the files ``evaluate`` finds).
+- **2**: the command line itself is wrong: a bad option or value (a path named by an option,
+  such as ``--data``, ``--split-list`` or ``--model``, included; and a ``train`` recipe or
+  override), an output that exists without ``--force``, no inputs found; or an internal error
+  (a bug, reported on one line).
+- **130**: interrupted.
+
+:mod:`upband.cli.base` holds the exit codes and :func:`~upband.cli.base.input_files`, the
+context in which a command's handler reads its inputs and writes its outputs.
+
+Every error is one line, ``upband: error: <what went wrong>``, on stderr; never a traceback
+(set ``UPBAND_DEBUG=1`` to see the traceback of an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Iterable, Sequence
+
+from upband.cli.base import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    FileFailed,
+    Parser,
+    print_error,
+)
+from upband.common.version import __version__
+from upband.errors import UpbandError
+
+__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "get_parser",
+           "main"]
+
+#: Command -> its one-line help; the command lives in the module ``upband.cli.<command>``.
+COMMANDS = {
+    "enhance": "restore the high band of music files",
+    "info": "rate, channels, length, format and detected bandwidth",
+    "degrade": "simulate a band-limited or lossy version of a file",
+    "presets": "list the degradation presets",
+    "metrics": "compare an estimate with its reference",
+    "corpus": "build, pack and inspect training corpora",
+    "train": "train a model from a recipe (configs/*.toml)",
+    "plot": "draw a run's training curves (Sulun Fig. 3) as a PNG",
+    "evaluate": "run a paper's test protocol: tables and figures",
+    "models": "list the model architectures and pretrained models",
+}
+
+EXIT_STATUS_HELP = (
+    "exit status: 0 all done; 1 at least one input file could not be processed (missing, "
+    "corrupt, unwritable output); 2 the command line is wrong (bad option or value, a path an "
+    "option names included; existing output without --force; no inputs found) or an internal "
+    "error; 130 interrupted. Errors are one line on stderr; UPBAND_DEBUG=1 shows an internal "
+    "error's traceback.")
+
+
+def get_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``upband`` parser.
+
+    Args:
+        commands: the commands whose options are built (default: all). The others are listed
+            by name and help only, so ``upband --help`` need not import what they use.
+
+    Returns:
+        The parser; each command's arguments set ``func``, its handler
+        (``func(args) -> exit status``).
+    """
+    wanted = set(COMMANDS if commands is None else commands)
+    parser = Parser(prog="upband", description="Restore the high frequencies that music lost.",
+                    epilog=EXIT_STATUS_HELP)
+    parser.add_argument("--version", action="version", version=f"upband {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, epilog=EXIT_STATUS_HELP)
+        if name in wanted:
+            # imported only when its command runs: most need torch or scipy, seconds for --help
+            importlib.import_module(f"upband.cli.{name}").configure(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status (see the module docstring); argparse's own exits (``--help``,
+        ``--version``, usage errors) raise ``SystemExit`` with 0 or 2.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = get_parser(_named_command(argv))
+    args, extra = parser.parse_known_args(argv)
+    take_extra = getattr(args, "take_extra", None)
+    if extra and not (take_extra is not None and take_extra(args, extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.argv = argv
+    try:
+        status: int = args.func(args)
+        return status
+    except FileFailed as err:
+        print_error(str(err))
+        return EXIT_FAILED
+    except UpbandError as err:
+        print_error(str(err))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("upband: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a bug: keep it to one line unless debugging
+        if os.environ.get("UPBAND_DEBUG"):
+            traceback.print_exc()
+        print_error(f"internal error: {type(err).__name__}: {err} (set UPBAND_DEBUG=1 for the "
+                    "traceback and please report it)")
+        return EXIT_USAGE
+
+
+def _named_command(argv: Sequence[str]) -> list[str]:
+    """The command ``argv`` names (the first word that is not an option), if it is one."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return [first] if first in COMMANDS else []

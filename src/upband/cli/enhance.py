@@ -1,0 +1,171 @@
+"""``upband enhance``: restore the high band of files (:func:`upband.enhance.run_batch`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from upband import audio
+from upband.cli.base import DEVICES, EXIT_FAILED, EXIT_OK, print_error
+from upband.common.progress import audio_bar
+from upband.enhance import (
+    CHUNK_SECONDS,
+    CLIP_MODES,
+    OUTPUT_TEMPLATE,
+    OVERLAP_SECONDS,
+    FileReport,
+    load_enhancer,
+    plan_outputs,
+    run_batch,
+    write_report,
+)
+from upband.errors import SpecError, UpbandError
+
+DESCRIPTION = (
+    "Restore the missing high frequencies of audio files. One input and -o FILE.wav|.flac writes "
+    "that file; otherwise outputs go into the -o folder (default: next to each input), named by "
+    "--filename and mirroring input folders. Existing outputs are kept unless --force, so a "
+    "re-run finishes an interrupted batch. A file that fails is reported and skipped; the exit "
+    "status is then 1.")
+
+#: The statuses of :class:`FileReport`, in the order the closing line counts them.
+STATUSES = ("enhanced", "passthrough", "skipped", "failed")
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of ``upband enhance``."""
+    p.description = DESCRIPTION
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="files or folders")
+    p.add_argument("-o", "--output", type=Path, metavar="OUTPUT",
+                   help="output file (one input) or folder")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="pretrained model name (see 'upband models') or a .safetensors "
+                   "checkpoint (default: the shipped default model)")
+    p.add_argument("-d", "--device", default=DEVICES[0], choices=DEVICES,
+                   help="where the model runs (default: CUDA when present)")
+    p.add_argument("--sample-rate", type=int, metavar="HZ",
+                   help="output rate (default: the input's from 44.1 kHz up, else 44.1/48 kHz)")
+    p.add_argument("--bit-depth", metavar="16|24|32f", help="output sample format "
+                   "(default: the input's; lossy inputs give 24-bit)")
+    p.add_argument("--format", choices=[ext.lstrip(".") for ext in audio.WRITE_FORMATS],
+                   help="output container for folder outputs (default: wav for wav inputs, "
+                   "else flac)")
+    p.add_argument("--filename", default=OUTPUT_TEMPLATE, metavar="TEMPLATE",
+                   help=f"output name in folder mode, fields {{stem}} {{ext}} (default: "
+                   f"{OUTPUT_TEMPLATE})")
+    p.add_argument("-r", "--recursive", action="store_true", help="search folders recursively")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, metavar="S",
+                   help=f"audio per model call (default {CHUNK_SECONDS:g}; memory grows with it)")
+    p.add_argument("--overlap-seconds", type=float, default=OVERLAP_SECONDS, metavar="S",
+                   help=f"cross-fade between chunks (default {OVERLAP_SECONDS:g})")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="chunks per model call (default: 1 on CPU, 8 on CUDA)")
+    p.add_argument("--no-merge", action="store_true",
+                   help="use the model's output for the whole band instead of keeping the "
+                   "input's own content below its cutoff")
+    p.add_argument("--clip-mode", default=CLIP_MODES[0], choices=CLIP_MODES,
+                   help="output above full scale: scale the file down (default), clip, or "
+                   "leave (float outputs)")
+    p.add_argument("--report", type=Path, metavar="FILE.json",
+                   help="write what was detected and done per file as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file lines")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also print each file's detected bandwidth")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Enhance every input; exit status 1 if a file failed."""
+    _check_options(args)
+    pairs = plan_outputs(args.inputs, args.output, recursive=args.recursive,
+                         template=args.filename, fmt=args.format)
+    model = load_enhancer(args.model, device=args.device)
+    durations = _durations(pairs)
+    bars = _Bars(durations, args)
+    reports = run_batch(
+        pairs, force=args.force, on_file=bars.on_file, on_start=bars.on_start, model=model,
+        device=args.device, sample_rate=args.sample_rate, bit_depth=args.bit_depth,
+        merge=not args.no_merge, chunk_seconds=args.chunk_seconds,
+        overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
+        clip_mode=args.clip_mode, progress=None if args.quiet else bars.advance)
+    bars.total.close()
+    if args.report is not None:
+        write_report(args.report, reports)
+    counts = {s: sum(r.status == s for r in reports) for s in STATUSES}
+    if not args.quiet or counts["failed"]:
+        print(f"upband: {len(reports)} file(s): {counts['enhanced']} enhanced, "
+              f"{counts['passthrough']} already full band (not enhanced), {counts['skipped']} "
+              f"skipped (output exists), {counts['failed']} failed",
+              file=sys.stderr if counts["failed"] else sys.stdout)
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse bad option values before any work (:class:`SpecError`, exit status 2)."""
+    for value, name in ((args.chunk_seconds, "--chunk-seconds"),
+                        (args.overlap_seconds, "--overlap-seconds")):
+        if not math.isfinite(value) or value < 0 or (name == "--chunk-seconds" and value <= 0):
+            raise SpecError(f"{name} must be a positive number of seconds, got {value}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise SpecError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.bit_depth is not None:
+        audio.normalize_subtype(args.bit_depth)
+    if args.output is not None and len(args.inputs) > 1 and args.output.suffix.lower() in \
+            audio.WRITE_FORMATS and not args.output.is_dir():
+        raise SpecError(f"{len(args.inputs)} inputs need an output folder, not the file "
+                        f"{args.output}")
+    if "{stem}" not in args.filename:
+        raise SpecError("--filename must contain {stem} (or every output would be the same)")
+
+
+def _durations(pairs: list[tuple[Path, Path]]) -> dict[Path, float]:
+    durations = {}
+    for src, _ in pairs:
+        with contextlib.suppress(UpbandError):  # a bad file is reported when its turn comes
+            durations[src] = audio.info(src).duration
+    return durations
+
+
+class _Bars:
+    """The total bar, the current file's bar and the per-file lines printed between them."""
+
+    def __init__(self, durations: dict[Path, float], args: argparse.Namespace) -> None:
+        self.durations, self.args = durations, args
+        self.total = audio_bar(sum(durations.values()), "total", enabled=not args.quiet)
+        self.file: Any = None
+
+    def on_start(self, src: Path) -> None:
+        if not self.args.quiet:
+            self.file = audio_bar(self.durations.get(src, 0.0), src.name, position=1,
+                                  leave=False)
+
+    def advance(self, seconds: float) -> None:
+        self.total.update(seconds)
+        if self.file is not None:
+            self.file.update(seconds)
+
+    def on_file(self, report: FileReport) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        if report.status == "failed":
+            print_error(report.message)
+        elif not self.args.quiet:
+            self.total.write(_report_line(report, verbose=self.args.verbose))
+
+
+def _report_line(report: FileReport, *, verbose: bool) -> str:
+    line = f"{report.status}: {report.input} -> {report.output}"
+    if report.status in ("enhanced", "passthrough"):
+        line += (f" ({report.duration_s:.1f} s in {report.seconds:.1f} s, "
+                 f"real-time factor {report.real_time_factor:.3f})")
+        if report.clip_gain != 1.0:
+            line += f"; scaled by {20 * math.log10(report.clip_gain):.2f} dB to avoid clipping"
+    if verbose or report.status == "skipped":
+        line += f"; {report.message}"
+    return line

@@ -1,0 +1,101 @@
+"""``upband evaluate``: a paper's test protocol on clean music
+(:func:`upband.evaluate.evaluate`)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from upband.cli.base import (
+    DEVICES,
+    EXIT_FAILED,
+    EXIT_OK,
+    defaults_of,
+    names,
+    print_error,
+)
+from upband.errors import EvaluationError
+from upband.evaluate import PROTOCOLS, REPORT_NAME, FileResult, evaluate
+from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES
+
+DESCRIPTION = (
+    "Degrade clean music the way a paper's test does, restore it with models and baselines, and "
+    "write report.md (the paper's table with deltas against the input), results.csv, "
+    "summary.json and PNG figures into -o. A file that fails is reported and skipped; the exit "
+    "status is then 1.")
+
+#: The defaults of :func:`upband.evaluate.evaluate` that the options repeat.
+_DEFAULTS = defaults_of(evaluate)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of ``upband evaluate``."""
+    p.description = DESCRIPTION
+    baselines = ",".join(DEFAULT_BASELINES)
+    p.add_argument("--data", required=True, type=Path, metavar="DIR",
+                   help="folder of clean music (searched recursively), or a corpus folder "
+                   "from 'upband corpus build' (its --split)")
+    p.add_argument("--protocol", required=True, metavar="NAME",
+                   help=f"{', '.join(list(PROTOCOLS)[:-1])} or {list(PROTOCOLS)[-1]}")
+    p.add_argument("--models", default="", metavar="M1,M2,...",
+                   help="pretrained names, .safetensors checkpoints or upband_unittest "
+                   "(default: none, baselines only)")
+    p.add_argument("--baselines", default=baselines, metavar="B1,B2,...",
+                   help=f"from {', '.join(BASELINES)} (default: {baselines}; input is always "
+                   "included)")
+    p.add_argument("--split", metavar="NAME", help="corpus split (default: test)")
+    p.add_argument("-o", "--output", type=Path, metavar="REPORT_DIR",
+                   help="report folder (default: upband-eval-<protocol>)")
+    p.add_argument("-j", "--jobs", type=int, default=_DEFAULTS["jobs"], metavar="N",
+                   help=f"files in parallel processes (default {_DEFAULTS['jobs']}; same numbers "
+                   "for any N)")
+    p.add_argument("--limit-seconds", type=float, metavar="S",
+                   help="evaluate only the first S seconds of each file")
+    p.add_argument("-d", "--device", default=DEVICES[0], choices=DEVICES,
+                   help="where the models run (default: CUDA when present)")
+    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL even if installed")
+    p.add_argument("--vggish", action="append", default=[], type=Path, metavar="WEIGHTS",
+                   help="VGGish weights file(s): adds the VGG distance (repeatable)")
+    p.add_argument("--best-of", type=int, default=_DEFAULTS["best_of"], metavar="N",
+                   help="draws per file for stochastic models, best kept per metric "
+                   f"(Lattner & Nistal; default {_DEFAULTS['best_of']})")
+    p.add_argument("--seed", type=int, default=_DEFAULTS["seed"],
+                   help=f"seed of the per-file degradation draws (default {_DEFAULTS['seed']})")
+    p.add_argument("--no-merge", action="store_true",
+                   help="score the models' raw output, as the papers do (default: the "
+                   "do-no-harm merge of upband enhance)")
+    p.add_argument("-f", "--force", action="store_true", help="replace an existing report")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-file lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and write the report; exit status 1 if a file failed."""
+
+    def on_file(result: FileResult, done: int, total: int) -> None:
+        if result.error is not None:
+            print_error(f"{result.error} (skipped)")
+        elif not args.quiet:
+            print(f"[{done}/{total}] {result.item.id}: {result.duration_s:.1f} s in "
+                  f"{result.seconds:.1f} s", file=sys.stderr)
+
+    command = "upband " + " ".join(shlex.quote(a) for a in args.argv)
+    # --data and the other paths are option values: an error before the files are evaluated
+    # (no such folder, no music in it, an existing report) is one of the command line
+    # (2); every file failing is an error of the inputs (1)
+    try:
+        ev = evaluate(args.data, args.protocol, models=names(args.models),
+                      baselines=names(args.baselines), output=args.output, split=args.split,
+                      jobs=args.jobs, limit_seconds=args.limit_seconds, device=args.device,
+                      visqol=not args.no_visqol, vggish=[str(v) for v in args.vggish],
+                      seed=args.seed, best_of=args.best_of, merge=not args.no_merge,
+                      force=args.force, command=command, on_file=on_file)
+    except EvaluationError as err:
+        print_error(str(err))
+        return EXIT_FAILED
+    failed = len(ev.failed)
+    print(f"upband: {len(ev.results) - failed} file(s) evaluated, {failed} failed; report in "
+          f"{ev.output / REPORT_NAME}", file=sys.stderr if failed else sys.stdout)
+    return EXIT_FAILED if failed else EXIT_OK

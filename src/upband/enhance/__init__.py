@@ -1,0 +1,100 @@
+"""Enhancement: restore the high band of a signal or a file, in stages.
+
+* :mod:`~upband.enhance.settings`: defaults, :class:`Settings` and the :class:`ClipPolicy`
+  shared by arrays and files (no torch: the command line reads its defaults here);
+* :mod:`~upband.enhance.loading`: :func:`load_enhancer`, the model and its device;
+* :mod:`~upband.enhance.chunking`: :class:`ChunkRunner` / :func:`run_chunked`, the one chunker;
+* :mod:`~upband.enhance.merge`: :class:`BandMerge`, the do-no-harm band merge;
+* :mod:`~upband.enhance.pipeline`: :func:`choose_route` (every per-input decision: output rate,
+  pass-through, merge cutoff) and the streaming :class:`Pipeline`; the model enters through
+  :func:`model_stage`;
+* :mod:`~upband.enhance.arrays`: :func:`enhance`, on arrays;
+* :mod:`~upband.enhance.files`: :func:`enhance_file`, where outputs go (:func:`plan_outputs`),
+  batches (:func:`run_batch`) and their report.
+
+Every name is importable from ``upband.enhance``; those that need torch or scipy are imported
+on first use, so ``from upband.enhance import CHUNK_SECONDS`` stays light.
+
+Note: ``upband.enhance``, the attribute of the top-level package, is the *function*
+:func:`enhance` (as ``import upband; upband.enhance(x, sr)`` reads); import this package's
+names with ``from upband.enhance import ...`` or ``from upband.enhance.pipeline import ...``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from upband.enhance.settings import (
+    CHUNK_SECONDS,
+    CLIP_MODES,
+    OUTPUT_TEMPLATE,
+    OVERLAP_SECONDS,
+    UNITTEST_MODEL,
+    ClipPolicy,
+    Settings,
+    default_model_name,
+)
+
+if TYPE_CHECKING:
+    from upband.enhance.arrays import enhance
+    from upband.enhance.chunking import ChunkRunner, run_chunked
+    from upband.enhance.files import (
+        DETECT_SECONDS,
+        READ_SECONDS,
+        FileReport,
+        check_output,
+        enhance_file,
+        plan_outputs,
+        run_batch,
+        write_report,
+    )
+    from upband.enhance.loading import ModelSpec, default_batch_size, load_enhancer, resolve_device
+    from upband.enhance.merge import MERGE_ATTENUATION_DB, MERGE_TRANSITION, BandMerge, merge_filter
+    from upband.enhance.pipeline import (
+        RATE_FAMILY_48K,
+        Pipeline,
+        Route,
+        Stage,
+        choose_route,
+        model_stage,
+        output_rate,
+    )
+
+#: Where each name that needs torch or scipy lives (imported on first use).
+_LAZY = {
+    **dict.fromkeys(["enhance"], "arrays"),
+    **dict.fromkeys(["ChunkRunner", "run_chunked"], "chunking"),
+    **dict.fromkeys(["DETECT_SECONDS", "READ_SECONDS", "FileReport", "check_output",
+                     "enhance_file", "plan_outputs", "run_batch", "write_report"], "files"),
+    **dict.fromkeys(["ModelSpec", "default_batch_size", "load_enhancer", "resolve_device"],
+                    "loading"),
+    **dict.fromkeys(["MERGE_ATTENUATION_DB", "MERGE_TRANSITION", "BandMerge", "merge_filter"],
+                    "merge"),
+    **dict.fromkeys(["RATE_FAMILY_48K", "Pipeline", "Route", "Stage", "choose_route",
+                     "model_stage", "output_rate"], "pipeline"),
+}
+
+__all__ = [
+    "CHUNK_SECONDS", "CLIP_MODES", "DETECT_SECONDS", "MERGE_ATTENUATION_DB", "MERGE_TRANSITION",
+    "OUTPUT_TEMPLATE", "OVERLAP_SECONDS", "RATE_FAMILY_48K", "READ_SECONDS", "UNITTEST_MODEL",
+    "BandMerge", "ChunkRunner", "ClipPolicy", "FileReport", "ModelSpec", "Pipeline", "Route",
+    "Settings", "Stage", "check_output", "choose_route", "default_batch_size",
+    "default_model_name", "enhance", "enhance_file", "load_enhancer", "merge_filter",
+    "model_stage", "output_rate", "plan_outputs", "resolve_device", "run_batch", "run_chunked",
+    "write_report",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """The names that need torch or scipy, imported from their module on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'upband.enhance' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"upband.enhance.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,76 @@
+"""Enhancement of an array in memory: :func:`enhance` (``upband.enhance`` itself)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from upband import audio
+from upband.analysis import Bandwidth, detect_bandwidth
+from upband.enhance.loading import ModelSpec, load_enhancer
+from upband.enhance.pipeline import Pipeline, choose_route
+from upband.enhance.settings import CHUNK_SECONDS, OVERLAP_SECONDS, ClipPolicy, Settings
+from upband.errors import SpecError
+
+
+def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str = "auto",
+            output_sample_rate: int | None = None, merge: bool = True,
+            chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
+            batch_size: int | None = None, clip_mode: str = "rescale",
+            bandwidth: Bandwidth | None = None) -> tuple[Any, int]:
+    """Restore the high band of ``wav``, a signal in memory.
+
+    The input's effective bandwidth is detected, the model runs at its own rate in chunks, and
+    below the detected cutoff the output keeps the input itself (the do-no-harm merge). An
+    input already full band for the output rate (or silent) is not enhanced: it comes back
+    unchanged, or only resampled if the rate changes.
+
+    Args:
+        wav: ``[C, T]`` or ``[T]`` audio, float in [-1, 1], a numpy array or a torch tensor
+            (any device), at ``sample_rate``.
+        sample_rate: rate of ``wav`` (Hz).
+        model: what :func:`~upband.enhance.load_enhancer` takes (a pretrained name, a
+            ``.safetensors`` path, a loaded model, or None for the default model).
+        device: where the model runs: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
+        output_sample_rate: rate of the result (Hz); None: the input's from 44.1 kHz up, else
+            44.1 kHz (48 kHz for 8/16/24/32 kHz inputs).
+        merge: keep the input below its detected cutoff; False uses the model's output for
+            the whole band.
+        chunk_seconds: seconds of audio per model call (at the model's rate); memory grows
+            with it, the result does not depend on it.
+        overlap_seconds: seconds of cross-fade between chunks.
+        batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
+        clip_mode: an output above full scale is scaled down to full scale (``"rescale"``),
+            clipped (``"clamp"``) or left (``"none"``). Not applied to an unchanged input.
+        bandwidth: the input's :class:`~upband.analysis.Bandwidth` if already known (skips the
+            detection).
+
+    Returns:
+        ``(enhanced, rate)``: ``enhanced`` of the input's type (numpy, or a CPU tensor) and
+        rank (``[C, T']`` or ``[T']``), float32, ``T' = round(T * rate / sample_rate)``;
+        ``rate`` in Hz.
+
+    Raises:
+        SpecError: bad shape, non-finite samples or unknown ``clip_mode``.
+        ModelError: a model that cannot be loaded.
+    """
+    settings = Settings(output_sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
+                        ClipPolicy(clip_mode))
+    is_torch = isinstance(wav, torch.Tensor)
+    x = (wav.detach().cpu().numpy() if is_torch else np.asarray(wav)).astype(np.float32)
+    mono = x.ndim == 1
+    x = x[None] if mono else x
+    if x.ndim != 2:
+        raise SpecError(f"audio must be [C, T] or [T], got shape {tuple(x.shape)}")
+    audio.check_finite(x)
+    net = load_enhancer(model, device=device)
+    found = bandwidth or detect_bandwidth(x, sample_rate)
+    route = choose_route(found, sample_rate, x.shape[0], net, settings)
+    y = Pipeline.build(net, route, settings).push(x, last=True)
+    if not route.copies_input:
+        peak = float(np.max(np.abs(y))) if y.size else 0.0
+        y = settings.clip.limit(y, settings.clip.gain_for(peak))
+    y = y[0] if mono else y
+    return (torch.from_numpy(np.ascontiguousarray(y)) if is_torch else y), route.output_rate

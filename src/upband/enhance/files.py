@@ -1,0 +1,293 @@
+"""The file and batch driver: :func:`enhance_file`, where outputs go, batches and their report.
+
+:func:`enhance_file` checks the output once (:func:`check_output`: never the input, never an
+existing file unless asked), reads the file's format, detects its bandwidth from excerpts,
+takes the route :func:`~upband.enhance.pipeline.choose_route` decides, and streams the file
+through the :class:`~upband.enhance.pipeline.Pipeline` into the output in bounded memory.
+:func:`run_batch` runs it over many files, turning a refused output into a ``skipped`` or
+``failed`` record instead of an error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from upband import audio
+from upband.analysis import detect_file
+from upband.common.jsonnum import dumps_strict, json_number
+from upband.enhance.loading import ModelSpec, load_enhancer
+from upband.enhance.pipeline import Pipeline, Route, choose_route
+from upband.enhance.settings import (
+    CHUNK_SECONDS,
+    OUTPUT_TEMPLATE,
+    OVERLAP_SECONDS,
+    ClipPolicy,
+    Settings,
+)
+from upband.errors import OutputExistsError, SpecError, UpbandError
+from upband.fsutil import atomic_write_text
+from upband.models.base import WaveModel
+
+#: Input blocks read per step, in seconds of input audio.
+READ_SECONDS = 10.0
+#: Seconds of excerpts the bandwidth detector reads from each file.
+DETECT_SECONDS = 30.0
+
+
+@dataclass
+class FileReport:
+    """What happened to one file (the ``--report`` JSON record). Rates in Hz, times in s."""
+
+    input: str
+    output: str | None = None
+    status: str = "pending"  # enhanced | passthrough | skipped | failed
+    message: str = ""
+    input_rate: int = 0
+    output_rate: int = 0
+    channels: int = 0
+    duration_s: float = 0.0
+    input_subtype: str = ""
+    output_subtype: str = ""
+    bandwidth: dict[str, Any] = field(default_factory=dict)
+    merge_cutoff_hz: float | None = None
+    model: str = ""
+    clip_gain: float = 1.0
+    seconds: float = 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        """Processing time over audio time (below 1: faster than real time)."""
+        return self.seconds / self.duration_s if self.duration_s else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as strict JSON values (non-finite numbers per
+        :func:`upband.common.jsonnum.json_number`)."""
+        return _strict({**asdict(self), "real_time_factor": round(self.real_time_factor, 5)})
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    return json_number(value) if isinstance(value, float) else value
+
+
+def check_output(src: Path, dst: Path, *, overwrite: bool) -> None:
+    """The output checks, in one place: ``dst`` is never ``src`` (:class:`SpecError`) and an
+    existing ``dst`` is replaced only with ``overwrite`` (:class:`OutputExistsError`)."""
+    if src.resolve() == dst.resolve():
+        raise SpecError(f"{dst}: is the input; upband never overwrites its input")
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst}: already exists (use --force to overwrite)")
+
+
+def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                 model: ModelSpec = None, *, device: str = "auto",
+                 sample_rate: int | None = None, bit_depth: str | None = None,
+                 merge: bool = True, chunk_seconds: float = CHUNK_SECONDS,
+                 overlap_seconds: float = OVERLAP_SECONDS, batch_size: int | None = None,
+                 clip_mode: str = "rescale", overwrite: bool = False,
+                 progress: Callable[[float], None] | None = None) -> FileReport:
+    """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
+
+    What :func:`upband.enhance` does to an array, done to a file of any length: blocks of
+    ``READ_SECONDS`` are read, resampled, run through the model in chunks, merged and written
+    as they come; the output appears (atomically) only once complete.
+
+    Args:
+        src: input file (WAV, FLAC, AIFF, OGG Vorbis/Opus, MP3, ...).
+        dst: output file; its extension picks the container.
+        model: what :func:`~upband.enhance.load_enhancer` takes (None: the default model).
+        device: where the model runs: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        sample_rate: output rate (Hz); None: the input's from 44.1 kHz up, else 44.1 kHz
+            (48 kHz for 8/16/24/32 kHz inputs).
+        bit_depth: output sample format ``"16"``, ``"24"`` or ``"32f"``; None: the input's
+            (lossy inputs give 24-bit).
+        merge: keep the input below its detected cutoff (the do-no-harm merge).
+        chunk_seconds: seconds of audio per model call (memory grows with it).
+        overlap_seconds: seconds of cross-fade between chunks.
+        batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
+        clip_mode: an output above full scale is scaled down as a whole (``"rescale"``, which
+            costs a second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
+        overwrite: replace an existing ``dst``.
+        progress: called with the seconds of input audio processed since the last call.
+
+    Returns:
+        The :class:`FileReport`. The output has exactly ``round(frames * out_rate / in_rate)``
+        frames. An input already full band for the output rate (or silent) is not enhanced
+        (status ``passthrough``): at its own rate it is copied sample for sample; at another
+        rate it is resampled and written like any output (16-bit with TPDF dither).
+
+    Raises:
+        OutputExistsError: ``dst`` exists and not ``overwrite``.
+        SpecError: ``dst`` is ``src``, or a bad option value.
+        UpbandError: any other problem with the input, the output or the model (one line).
+    """
+    t0 = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    check_output(src, dst, overwrite=overwrite)
+    settings = Settings(sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
+                        ClipPolicy(clip_mode))
+    info = audio.info(src)
+    subtype = audio.output_subtype(info, bit_depth)
+    audio.output_format(dst)
+    net = load_enhancer(model, device=device)
+    found = detect_file(src, max_seconds=DETECT_SECONDS)
+    route = choose_route(found, info.sample_rate, info.channels, net, settings)
+    report = _new_report(src, dst, info, subtype, route, net)
+    report.clip_gain = _write_output(src, dst, lambda: Pipeline.build(net, route, settings),
+                                     info, subtype, settings.clip, overwrite, progress)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _new_report(src: Path, dst: Path, info: audio.AudioInfo, subtype: str, route: Route,
+                net: WaveModel) -> FileReport:
+    status, message = route.describe()
+    return FileReport(
+        str(src), str(dst), status, message, input_rate=info.sample_rate,
+        output_rate=route.output_rate, channels=info.channels, duration_s=info.duration,
+        input_subtype=info.subtype, output_subtype=subtype, bandwidth=route.bandwidth.to_dict(),
+        merge_cutoff_hz=route.merge_cutoff_hz, model=net.pretrained_name or net.name)
+
+
+def _read_blocks(src: Path, info: audio.AudioInfo) -> Iterator[tuple[np.ndarray, bool]]:
+    """``(block, last)`` pairs of the whole file, ``READ_SECONDS`` at a time."""
+    with audio.AudioReader(src) as reader:
+        size = max(1, int(READ_SECONDS * info.sample_rate))
+        pending = None
+        for block in reader.blocks(size):
+            if pending is not None:
+                yield pending, False
+            pending = block
+        yield (pending if pending is not None else np.zeros((info.channels, 0), np.float32),
+               True)
+
+
+def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
+                  info: audio.AudioInfo, subtype: str, clip: ClipPolicy, overwrite: bool,
+                  progress: Callable[[float], None] | None) -> float:
+    """Run a pipeline over ``src`` into ``dst``; returns the gain applied.
+
+    The output is written as it comes (atomically). An output that is the input's own samples
+    is written as it is; any other gets the clip policy and, to 16-bit, TPDF dither. If it went
+    above full scale and the policy rescales, that pass is discarded and the (deterministic)
+    pipeline runs again with the gain that brings the peak to full scale: a second pass for the
+    rare clipping file rather than a spool file for every one.
+    """
+    gain = 1.0
+    for attempt in range(2):
+        pipe = make_pipeline()
+        new_audio = not pipe.route.copies_input
+        peak = 0.0
+        writer = audio.AudioWriter(dst, pipe.route.output_rate, info.channels, subtype=subtype,
+                                   overwrite=overwrite, dither=new_audio and subtype == "PCM_16")
+        try:
+            for block, last in _read_blocks(src, info):
+                out = pipe.push(block, last=last)
+                if out.size:
+                    if new_audio:
+                        out = clip.limit(out, gain)
+                    peak = max(peak, float(np.max(np.abs(out))))
+                    writer.write(out)
+                if progress is not None and attempt == 0:
+                    progress(block.shape[1] / info.sample_rate)
+        except BaseException:
+            writer.abort()
+            raise
+        if attempt == 0 and new_audio and clip.gain_for(peak) != 1.0:
+            writer.abort()
+            gain = clip.gain_for(peak)
+            continue
+        writer.close()
+        break
+    return gain
+
+
+# --------------------------------------------------------------------------------------------
+# batches of files
+# --------------------------------------------------------------------------------------------
+
+
+def plan_outputs(inputs: list[Path], output: Path | None, *, recursive: bool,
+                 template: str = OUTPUT_TEMPLATE, fmt: str | None = None
+                 ) -> list[tuple[Path, Path]]:
+    """Pair every input file with its output path.
+
+    One file and ``output`` ending in .wav/.flac: that file. Otherwise ``output`` (default: next
+    to each input) is a folder; folders given as inputs are searched (recursively with
+    ``recursive``) and their tree is mirrored. ``template`` fields: ``{stem}``, ``{ext}``;
+    ``fmt`` (``wav`` or ``flac``) is the extension, default wav for wav inputs, else flac.
+    Raises :class:`SpecError` for a folder holding no audio.
+    """
+    files: list[tuple[Path, Path]] = []  # (input, path relative to its output root)
+    for item in inputs:
+        if item.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(p for p in item.glob(pattern) if p.is_file() and audio.is_audio_path(p))
+            if not found:
+                raise SpecError(f"{item}: no audio files found"
+                                + ("" if recursive else " (use --recursive for subfolders)"))
+            files += [(p, p.relative_to(item).parent) for p in found]
+        else:
+            files.append((item, Path()))
+    single = len(inputs) == 1 and not inputs[0].is_dir() and output is not None and \
+        output.suffix.lower() in audio.WRITE_FORMATS
+    if single:
+        assert output is not None
+        return [(files[0][0], output)]
+    pairs = []
+    for src, rel in files:
+        ext = fmt or _default_ext(src)
+        name = template.format(stem=src.stem, ext=ext)
+        root = output if output is not None else src.parent
+        pairs.append((src, (root / rel / name) if output is not None else root / name))
+    return pairs
+
+
+def _default_ext(src: Path) -> str:
+    suffix = src.suffix.lower()
+    return "wav" if suffix in (".wav", ".wave") else "flac"
+
+
+def write_report(path: Path, reports: list[FileReport]) -> None:
+    """Write the ``--report`` JSON (a list of :meth:`FileReport.to_dict`) atomically."""
+    atomic_write_text(path, dumps_strict([r.to_dict() for r in reports], indent=2) + "\n")
+
+
+def run_batch(pairs: list[tuple[Path, Path]], *, force: bool,
+              on_file: Callable[[FileReport], None],
+              on_start: Callable[[Path], None] | None = None,
+              **kwargs: Any) -> list[FileReport]:
+    """Enhance every ``(input, output)`` pair; a bad file is reported and skipped, finished
+    outputs are kept.
+
+    An existing output (without ``force``) gives a ``skipped`` record, an output that is its
+    input or any other :class:`UpbandError` a ``failed`` one (the refusals of
+    :func:`check_output`, made once per file by :func:`enhance_file`). ``on_start(src)`` is
+    called before each file, ``on_file(report)`` after it; ``kwargs`` go to
+    :func:`enhance_file`.
+    """
+    reports = []
+    for src, dst in pairs:
+        if on_start is not None:
+            on_start(src)
+        report = FileReport(str(src), str(dst))
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            report = enhance_file(src, dst, overwrite=force, **kwargs)
+        except OutputExistsError:
+            report.status, report.message = "skipped", "output exists (use --force to redo)"
+        except UpbandError as err:
+            report.status, report.message = "failed", str(err)
+        except OSError as err:  # an output folder that cannot be made or written
+            report.status, report.message = "failed", f"{dst}: cannot write ({err.strerror or err})"
+        reports.append(report)
+        on_file(report)
+    return reports

@@ -1,0 +1,171 @@
+"""The route one signal takes, decided in one place, and the streaming pipeline that follows it.
+
+::
+
+    input blocks ──resample──> model rate ──model stage──> model rate ──resample──┐
+         │                                                                     v
+         └───────────────────resample──> output rate ──────────────────> BandMerge ──> output
+
+:func:`choose_route` makes every decision about one input once: the output rate
+(:func:`output_rate` unless given), whether the model runs at all (not on an input that is
+already full band for the output rate, or silent: pass-through) and where the do-no-harm merge
+crosses over. :class:`Pipeline` follows a :class:`Route` block by block; every stage streams
+``[C, n]`` float32 blocks, so an hour of audio never sits in memory. The array path
+(:func:`upband.enhance.enhance`) and the file path (:func:`upband.enhance.enhance_file`) both
+use them.
+
+The model enters the pipeline through one function, :func:`model_stage`, which sees the whole
+route (the detected cutoff included) and returns a :class:`Stage`: a later stage (phase repair
+of the model's output, a stochastic model drawn with a seed, a model told the cutoff) wraps or
+replaces it there, without the file driver changing.
+
+Channels: the model (stereo for the shipped ones) sees a stereo input as a pair; any other
+channel count is enhanced channel by channel (each channel as "dual mono"), see
+:class:`upband.models.base.WaveModel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from upband import audio
+from upband.analysis import Bandwidth
+from upband.enhance.chunking import ChunkRunner
+from upband.enhance.loading import default_batch_size
+from upband.enhance.merge import MERGE_TRANSITION, BandMerge
+from upband.enhance.settings import Settings
+from upband.models.base import WaveModel
+
+#: Rates at which a low-rate input is said to be of the 48 kHz family.
+RATE_FAMILY_48K = frozenset({8000, 16000, 24000, 32000})
+
+
+def output_rate(input_rate: int) -> int:
+    """The input's rate from 44.1 kHz up; else 44.1 kHz, or 48 kHz for the 48 kHz family."""
+    if input_rate >= 44100:
+        return input_rate
+    return 48000 if input_rate in RATE_FAMILY_48K else 44100
+
+
+@dataclass(frozen=True)
+class Route:
+    """What :class:`Pipeline` does to one signal (rates in Hz).
+
+    ``passthrough``: the model does not run (the input is already full band for
+    ``output_rate``, or silent); the output is the input, resampled if the rates differ.
+    ``merge_cutoff_hz``: where the merge hands over from the input to the model (None: no
+    merge, the model's output is used for the whole band).
+    """
+
+    input_rate: int
+    output_rate: int
+    model_rate: int
+    channels: int
+    bandwidth: Bandwidth
+    passthrough: bool
+    merge_cutoff_hz: float | None
+
+    @property
+    def copies_input(self) -> bool:
+        """The output is the input's own samples: pass-through at the input's own rate. Such
+        an output is written as it is; every other output is new audio, which gets the clip
+        policy and (to 16-bit) dither."""
+        return self.passthrough and self.output_rate == self.input_rate
+
+    def describe(self) -> tuple[str, str]:
+        """``(status, message)`` of the report: ``enhanced`` or ``passthrough``, and why."""
+        found = self.bandwidth
+        if self.copies_input:
+            return "passthrough", f"already {found.summary()}: copied through unchanged"
+        if self.passthrough:
+            return "passthrough", (f"already {found.summary()}: resampled from "
+                                   f"{self.input_rate} Hz to {self.output_rate} Hz, not enhanced")
+        if found.full_band:  # full band at a low rate: the band above its Nyquist is new
+            return "enhanced", (f"full band at {self.input_rate} Hz (to "
+                                f"{found.cutoff_hz / 1000:.1f} kHz); extended to "
+                                f"{self.output_rate / 2000:.2f} kHz at {self.output_rate} Hz")
+        return "enhanced", found.summary()
+
+
+def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: WaveModel,
+                 settings: Settings) -> Route:
+    """Decide output rate, pass-through and merge cutoff for one input (rates in Hz)."""
+    rate = settings.output_rate or output_rate(input_rate)
+    full = bandwidth.full_band_at(rate)
+    cutoff = None
+    if settings.merge and not full:
+        cutoff = min(bandwidth.cutoff_hz, rate / 2 / (1 + MERGE_TRANSITION) * 0.999)
+    return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff)
+
+
+class Stage(Protocol):
+    """A streaming step at the model's rate: ``push(block, last)`` takes float32 ``[C, n]``
+    blocks and returns the output samples that are final; after ``last=True`` the outputs add
+    up to exactly the input's length."""
+
+    def push(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        """Feed ``block``; return the final output samples (float32 ``[C, m]``)."""
+        ...
+
+
+def model_stage(model: WaveModel, route: Route, settings: Settings) -> Stage:
+    """The model as a pipeline stage: the model's output enters the pipeline here only.
+
+    Today the chunked model (:class:`~upband.enhance.chunking.ChunkRunner`) with the chunk,
+    overlap and batch size of ``settings``.
+    """
+    rate = route.model_rate
+    return ChunkRunner(model, route.channels, chunk=int(settings.chunk_seconds * rate),
+                       overlap=int(settings.overlap_seconds * rate),
+                       batch_size=settings.batch_size or default_batch_size(model))
+
+
+class Pipeline:
+    """Input blocks in, output blocks out, along ``route``: resample, ``stage``, resample, merge.
+
+    ``stage`` (see :func:`model_stage`) is None for a pass-through route.
+    """
+
+    def __init__(self, route: Route, stage: Stage | None) -> None:
+        self.route = route
+        c, sr_in, sr_out, sr_m = route.channels, route.input_rate, route.output_rate, \
+            route.model_rate
+        self._direct = audio.StreamResampler(sr_in, sr_out, c)
+        self._stage = None if route.passthrough else stage
+        self._merge = None
+        if self._stage is not None:
+            self._to_model = audio.StreamResampler(sr_in, sr_m, c)
+            self._from_model = audio.StreamResampler(sr_m, sr_out, c)
+            if route.merge_cutoff_hz is not None:
+                self._merge = BandMerge(route.merge_cutoff_hz, sr_out, c)
+        self._x = np.zeros((c, 0), np.float32)
+        self._m = np.zeros((c, 0), np.float32)
+
+    @classmethod
+    def build(cls, model: WaveModel, route: Route, settings: Settings) -> Pipeline:
+        """The pipeline of ``route`` with ``model`` as its stage (:func:`model_stage`)."""
+        return cls(route, None if route.passthrough else model_stage(model, route, settings))
+
+    def push(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        """Feed input ``[C, n]`` at the input rate; return the final output samples
+        (float32 ``[C, m]``, output rate). After ``last=True`` the outputs add up to exactly
+        ``resampled_length(input frames, input rate, output rate)``."""
+        x = self._direct.process(block, last=last)
+        if self._stage is None:
+            return x
+        m = self._from_model.process(self._stage.push(self._to_model.process(block, last=last),
+                                                      last=last), last=last)
+        if last:  # two roundings (in -> model -> out rate) can miss the exact length by one
+            total = self._direct.frames_out
+            m = audio.fit_length(m, max(0, total - (self._from_model.frames_out - m.shape[1])))
+        if self._merge is None:
+            return m
+        self._x = np.concatenate([self._x, x], axis=1)
+        self._m = np.concatenate([self._m, m], axis=1)
+        n = min(self._x.shape[1], self._m.shape[1])
+        out = self._merge.push(self._x[:, :n], self._m[:, :n], last=last)
+        self._x, self._m = self._x[:, n:], self._m[:, n:]
+        return out

@@ -1,0 +1,84 @@
+"""How to enhance: the defaults, the options shared by arrays and files, and the clip policy.
+
+This module needs neither torch nor scipy, so the command line can build its parser from these
+constants without loading them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from upband.errors import SpecError
+
+#: Reserved name of the tiny random model used by tests (as demucs' ``demucs_unittest``).
+UNITTEST_MODEL = "upband_unittest"
+#: Default seconds of audio per chunk (model rate) and cross-fade between chunks.
+CHUNK_SECONDS = 10.0
+OVERLAP_SECONDS = 0.25
+#: What to do with an output that goes above full scale: scale the whole output down so its
+#: peak is full scale, clip it sample by sample, or leave it (float outputs keep it).
+CLIP_MODES = ("rescale", "clamp", "none")
+#: Name of each output in folder mode: fields ``{stem}`` (the input's name without its
+#: extension) and ``{ext}`` (wav or flac).
+OUTPUT_TEMPLATE = "{stem}.upband.{ext}"
+
+
+def default_model_name() -> str:
+    """The pretrained model ``enhance`` uses when none is given."""
+    # the registry imports torch: kept out of the command line's start-up
+    from upband.models.registry import DEFAULT_PRETRAINED
+
+    return DEFAULT_PRETRAINED
+
+
+@dataclass(frozen=True)
+class ClipPolicy:
+    """One rule for outputs above full scale, used by the array and the file path alike.
+
+    ``mode`` is one of :data:`CLIP_MODES`. An output that is the input's own samples (a
+    full-band input at its own rate) is never touched; every other output gets
+    ``limit(block, gain_for(peak))``, ``peak`` being the output's largest absolute sample.
+    """
+
+    mode: str = "rescale"
+
+    def __post_init__(self) -> None:
+        if self.mode not in CLIP_MODES:
+            raise SpecError(f"unknown clip mode {self.mode!r}; choose one of "
+                            f"{', '.join(CLIP_MODES)}")
+
+    def gain_for(self, peak: float) -> float:
+        """The gain for an output whose peak is ``peak``: ``1 / peak`` when rescaling an output
+        above full scale, else 1."""
+        return 1.0 / peak if self.mode == "rescale" and peak > 1.0 else 1.0
+
+    def limit(self, block: np.ndarray, gain: float = 1.0) -> np.ndarray:
+        """``block`` (float32 ``[C, n]``) scaled by ``gain``, then clipped to [-1, 1] in
+        ``clamp`` mode."""
+        out = block * np.float32(gain) if gain != 1.0 else block
+        return np.clip(out, -1.0, 1.0) if self.mode == "clamp" else out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to enhance one signal; the same for :func:`upband.enhance.enhance` and
+    :func:`upband.enhance.enhance_file`.
+
+    Attributes:
+        output_rate: output sample rate (Hz); None picks it from the input's rate
+            (:func:`upband.enhance.pipeline.output_rate`).
+        merge: keep the input below its detected cutoff (the do-no-harm merge).
+        chunk_seconds: seconds of audio per model chunk (at the model's rate).
+        overlap_seconds: seconds of cross-fade between chunks.
+        batch_size: chunks per model call; None: 1 on the CPU, 8 on a GPU.
+        clip: what to do above full scale.
+    """
+
+    output_rate: int | None = None
+    merge: bool = True
+    chunk_seconds: float = CHUNK_SECONDS
+    overlap_seconds: float = OVERLAP_SECONDS
+    batch_size: int | None = None
+    clip: ClipPolicy = ClipPolicy()
