@@ -240,8 +240,7 @@ def build_corpus(sources: Sequence[str | os.PathLike[str]], output: str | os.Pat
     overrides = {str(Path(k).expanduser().resolve()): v for k, v in (licences or {}).items()}
     records = _index(found, settings, exclude, overrides)
     _skip_duplicates(records)
-    staging = Staging(output, overwrite)
-    try:
+    with Staging(output, overwrite) as staging:
         work = staging.path / ".files"  # one .npy per decoded file, removed before the commit
         work.mkdir()
         ids = sorted(records)
@@ -249,7 +248,4 @@ def build_corpus(sources: Sequence[str | os.PathLike[str]], output: str | os.Pat
         final = _pack(records, ids, work, staging.shards, settings, progress)
         shutil.rmtree(work)
         staging.commit(_description(settings, found, exclude), final)
-    except BaseException:
-        staging.abort()
-        raise
     return Corpus.open(output).summary()

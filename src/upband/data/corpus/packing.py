@@ -10,6 +10,7 @@ corpora directly (seeking in the compressed files).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -141,22 +142,17 @@ def pack_corpus(corpus: str | os.PathLike[str] | Corpus, output: str | os.PathLi
             f"{src.sample_rate} Hz: pack it as FLAC")
     if not max_mib > 0:
         raise SpecError(f"max_mib must be positive, got {max_mib}")
-    staging = Staging(output, overwrite)
     new_records: dict[str, FileRecord] = {r.id: r for r in src.records}
-    bar = audio_bar(sum(r.frames for r in src.files()) / src.sample_rate, f"packing {codec}",
-                    enabled=progress, log=True)
-    try:
+    total_s = sum(r.frames for r in src.files()) / src.sample_rate
+    with Staging(output, overwrite) as staging, \
+            contextlib.closing(audio_bar(total_s, f"packing {codec}", enabled=progress,
+                                         log=True)) as bar:
         packer = _Packer(src, staging.shards, codec, max_mib, bar)
         for split in SPLITS:
             new_records.update((r.id, r) for r in packer.split(split))
         meta = {**src.meta, "storage": codec, "packed": utcnow(), "max_mib": float(max_mib),
                 "packed_from": str(src.path)}
         staging.commit(meta, [new_records[i] for i in sorted(new_records)])
-    except BaseException:
-        staging.abort()
-        raise
-    finally:
-        bar.close()
     return Corpus.open(output).summary()
 
 
@@ -176,19 +172,14 @@ def unpack_corpus(corpus: str | os.PathLike[str] | Corpus, output: str | os.Path
         The new corpus' :class:`CorpusSummary`.
     """
     src = open_corpus(corpus)
-    staging = Staging(output, overwrite)
-    bar = audio_bar(sum(r.frames for r in src.files()) / src.sample_rate, "unpacking",
-                    enabled=progress, log=True)
-    try:
+    total_s = sum(r.frames for r in src.files()) / src.sample_rate
+    with Staging(output, overwrite) as staging, \
+            contextlib.closing(audio_bar(total_s, "unpacking", enabled=progress,
+                                         log=True)) as bar:
         final = write_npy_shards(staging.shards, src.records, src.channels,
                                  max(1, round(shard_seconds * src.sample_rate)),
                                  src.segment, lambda n: bar.update(n / src.sample_rate))
         meta = {**src.meta, "storage": "npy", "unpacked": utcnow(),
                 "shard_seconds": float(shard_seconds), "unpacked_from": str(src.path)}
         staging.commit(meta, final)
-    except BaseException:
-        staging.abort()
-        raise
-    finally:
-        bar.close()
     return Corpus.open(output).summary()

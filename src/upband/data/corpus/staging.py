@@ -46,7 +46,8 @@ def utcnow() -> str:
 
 
 class Staging:
-    """A hidden sibling folder that becomes ``output`` when complete (:meth:`commit`).
+    """A hidden sibling folder that becomes ``output`` when complete (:meth:`commit`); used as
+    ``with Staging(...) as staging:``, it is removed if the block fails.
 
     Raises ``NotAFileError`` when ``output`` is a file, ``OutputExistsError`` when it is a
     non-empty folder and not ``overwrite``, ``AudioFileNotFoundError`` without its parent.
@@ -91,6 +92,15 @@ class Staging:
     def abort(self) -> None:
         """Remove the staging folder."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """Leaving the block by any exception (an interrupt included) removes the staging
+        folder; the output is then as it was."""
+        if kind is not None:
+            self.abort()
 
 
 def _describe(meta: dict[str, Any], records: Sequence[FileRecord], shard_dir: Path) -> None:
