@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         choose_route,
         model_stage,
         output_rate,
+        route_output,
     )
 
 #: Where each name that needs torch or scipy lives (imported on first use).
@@ -72,7 +73,7 @@ _LAZY = {
     **dict.fromkeys(["MERGE_ATTENUATION_DB", "MERGE_TRANSITION", "BandMerge", "merge_filter"],
                     "merge"),
     **dict.fromkeys(["RATE_FAMILY_48K", "Pipeline", "Route", "Stage", "choose_route",
-                     "model_stage", "output_rate"], "pipeline"),
+                     "model_stage", "output_rate", "route_output"], "pipeline"),
 }
 
 __all__ = [
@@ -81,8 +82,8 @@ __all__ = [
     "BandMerge", "ChunkRunner", "ClipPolicy", "FileReport", "ModelSpec", "Pipeline", "Route",
     "Settings", "Stage", "check_output", "choose_route", "default_batch_size",
     "default_model_name", "enhance", "enhance_file", "load_enhancer", "merge_filter",
-    "model_stage", "output_rate", "plan_outputs", "resolve_device", "run_batch", "run_chunked",
-    "write_report",
+    "model_stage", "output_rate", "plan_outputs", "resolve_device", "route_output", "run_batch",
+    "run_chunked", "write_report",
 ]
 
 

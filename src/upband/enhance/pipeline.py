@@ -101,6 +101,26 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
     return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff)
 
 
+def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """What the pipeline makes of a whole input and the model's whole output, for a caller
+    that ran the model itself at the output rate (training validation scores what ships).
+
+    Args:
+        route: from :func:`choose_route`, with ``output_rate`` equal to the rate of both.
+        x: the input, float32 ``[C, T]``.
+        m: the model's output for ``x``, float32 ``[C, T]``.
+
+    Returns:
+        ``x`` on a pass-through route, ``m`` when there is no merge, else the do-no-harm band
+        merge of the two (:class:`~upband.enhance.merge.BandMerge`), float32 ``[C, T]``.
+    """
+    if route.passthrough:
+        return x
+    if route.merge_cutoff_hz is None:
+        return m
+    return BandMerge(route.merge_cutoff_hz, route.output_rate, x.shape[0]).push(x, m, last=True)
+
+
 class Stage(Protocol):
     """A streaming step at the model's rate: ``push(block, last)`` takes float32 ``[C, n]``
     blocks and returns the output samples that are final; after ``last=True`` the outputs add

@@ -25,7 +25,10 @@ import numpy as np
 import torch
 
 from upband import metrics
+from upband.analysis import detect_bandwidth
 from upband.enhance.chunking import run_chunked
+from upband.enhance.pipeline import choose_route, route_output
+from upband.enhance.settings import Settings
 from upband.models.base import WaveModel
 from upband.train.checkpoint import save_best
 from upband.train.config import Config, config_to_dict
@@ -36,7 +39,7 @@ from upband.train.losses import TrainingLoss
 if TYPE_CHECKING:  # the regression task imports this module: a cycle at run time
     from upband.train.tasks.base import Task
 
-__all__ = ["Validator", "describe_validation", "validate"]
+__all__ = ["Validator", "describe_validation", "shipped_output", "validate"]
 
 
 @torch.no_grad()
@@ -49,43 +52,65 @@ def _apply(model: WaveModel, wav: np.ndarray, chunk: int, device: torch.device) 
     return out
 
 
+def shipped_output(model: WaveModel, degraded: np.ndarray, estimate: np.ndarray,
+                   sample_rate: int) -> tuple[np.ndarray, float]:
+    """What ``upband enhance`` makes of the model's ``estimate`` for ``degraded`` (both float32
+    ``[C, T]`` at ``sample_rate``): the detected cutoff, then pass-through or the do-no-harm
+    merge (:func:`upband.enhance.pipeline.route_output`). Returns ``(output, cutoff_hz)``."""
+    found = detect_bandwidth(degraded, sample_rate)
+    route = choose_route(found, sample_rate, degraded.shape[0], model,
+                         Settings(output_rate=sample_rate))
+    return route_output(route, degraded, estimate), found.cutoff_hz
+
+
+def _scores(clean: np.ndarray, estimate: np.ndarray, sample_rate: int, signal: str,
+            cutoff_hz: float | None = None) -> dict[str, float]:
+    """``{signal}_snr``, ``{signal}_lsd`` and, with a cutoff, ``{signal}_lsd_high`` (the
+    LSD of the bins above it)."""
+    out = {f"{signal}_snr": float(metrics.snr(clean, estimate)),
+           f"{signal}_lsd": float(metrics.lsd_ssr(clean, estimate, sample_rate))}
+    if cutoff_hz is not None:
+        out[f"{signal}_lsd_high"] = float(metrics.lsd_ssr(clean, estimate, sample_rate,
+                                                          min_hz=cutoff_hz))
+    return out
+
+
 def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
-           loss: TrainingLoss | None, chunk: int,
-           inputs: dict[str, float] | None) -> dict[str, float]:
+           loss: TrainingLoss | None, chunk: int, inputs: dict[str, float] | None,
+           merged: bool) -> dict[str, float]:
     device = next(model.parameters()).device
-    snr_out, lsd_out, snr_in, lsd_in, losses = [], [], [], [], []
+    rows: list[dict[str, float]] = []
     for item in items:
         clean = np.asarray(item.clean, np.float32)
         degraded = np.asarray(item.degraded, np.float32)
         estimate = _apply(model, degraded, chunk, device)
-        snr_out.append(float(metrics.snr(clean, estimate)))
-        lsd_out.append(float(metrics.lsd_ssr(clean, estimate, sample_rate)))
+        row = _scores(clean, estimate, sample_rate, "output")
+        cutoff = None
+        if merged:
+            shipped, cutoff = shipped_output(model, degraded, estimate, sample_rate)
+            row.update(_scores(clean, shipped, sample_rate, "merged", cutoff))
         if inputs is None:
-            snr_in.append(float(metrics.snr(clean, degraded)))
-            lsd_in.append(float(metrics.lsd_ssr(clean, degraded, sample_rate)))
+            row.update(_scores(clean, degraded, sample_rate, "input", cutoff))
         if loss is not None and group == "seen":
             total, _ = loss(torch.from_numpy(estimate)[None].to(device),
                             torch.from_numpy(clean)[None].to(device))
-            losses.append(float(total))
-    out = {f"{group}_output_snr": float(np.mean(snr_out)),
-           f"{group}_output_lsd": float(np.mean(lsd_out))}
-    if inputs is None:
-        out[f"{group}_input_snr"] = float(np.mean(snr_in))
-        out[f"{group}_input_lsd"] = float(np.mean(lsd_in))
-    else:
-        for key in (f"{group}_input_snr", f"{group}_input_lsd"):
-            if key in inputs:
-                out[key] = inputs[key]
-    if losses:
-        out["seen_loss"] = float(np.mean(losses))
+            row["loss"] = float(total)
+        rows.append(row)
+    out = {f"{group}_{k}": float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "loss"}
+    if inputs is not None:
+        out.update((k, v) for k, v in inputs.items() if k.startswith(f"{group}_input_"))
+    if "loss" in rows[0]:
+        out["seen_loss"] = float(np.mean([r["loss"] for r in rows]))
     return out
 
 
 def validate(model: WaveModel, items: Mapping[str, Sequence[Any]], sample_rate: int, *,
              loss: TrainingLoss | None = None, chunk: int = 0,
-             inputs: dict[str, float] | None = None) -> dict[str, float]:
+             inputs: dict[str, float] | None = None, merged: bool = False) -> dict[str, float]:
     """Sulun & Davies' validation: per filter group, mean over items of the input and output
-    SNR and LSD (``lsd_ssr``), plus ``seen_loss`` (``loss`` on the seen items).
+    SNR and LSD (``lsd_ssr``), plus ``seen_loss`` (``loss`` on the seen items); with
+    ``merged``, also of what ships (:func:`shipped_output`: the raw output after detection and
+    the do-no-harm merge) and the LSD above the detected cutoff.
 
     Args:
         model: the network; left in eval mode.
@@ -97,14 +122,17 @@ def validate(model: WaveModel, items: Mapping[str, Sequence[Any]], sample_rate: 
         inputs: the input metrics of a previous call on the same items (they do not change
             during training), to skip recomputing them.
 
+        merged: add ``{group}_merged_{snr,lsd,lsd_high}`` and ``{group}_input_lsd_high``.
+
     Returns:
-        ``{group}_{input,output}_{snr,lsd}`` (SNR in dB) and ``seen_loss``.
+        ``{group}_{input,output}_{snr,lsd}`` (SNR in dB), the merged values, ``seen_loss``.
     """
     model.eval()
     out: dict[str, float] = {}
     for group, group_items in items.items():
         if group_items:
-            out.update(_group(model, group, group_items, sample_rate, loss, chunk, inputs))
+            out.update(_group(model, group, group_items, sample_rate, loss, chunk, inputs,
+                              merged))
     return out
 
 
@@ -117,6 +145,11 @@ def describe_validation(values: Mapping[str, float]) -> str:
                          f"{values[f'{group}_output_snr']:.2f} dB, LSD "
                          f"{values[f'{group}_input_lsd']:.3f} -> "
                          f"{values[f'{group}_output_lsd']:.3f}")
+        if f"{group}_merged_snr" in values:
+            parts[-1] += (f" (merged: SNR {values[f'{group}_merged_snr']:.2f} dB, LSD "
+                          f"{values[f'{group}_merged_lsd']:.3f}, above the cutoff "
+                          f"{values[f'{group}_input_lsd_high']:.3f} -> "
+                          f"{values[f'{group}_merged_lsd_high']:.3f})")
     return "; ".join(parts)
 
 

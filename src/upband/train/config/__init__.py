@@ -72,6 +72,10 @@ VALIDATION_METRICS = (
     "seen_input_snr", "seen_output_snr", "seen_input_lsd", "seen_output_lsd",
     "unseen_input_snr", "unseen_output_snr", "unseen_input_lsd", "unseen_output_lsd",
     "seen_loss",
+    # with validation.merged: what ships (detection + do-no-harm merge), and the band above
+    # the detected cutoff
+    "seen_merged_snr", "seen_merged_lsd", "seen_merged_lsd_high", "seen_input_lsd_high",
+    "unseen_merged_snr", "unseen_merged_lsd", "unseen_merged_lsd_high", "unseen_input_lsd_high",
 )
 
 
@@ -281,7 +285,10 @@ class ValidationConfig(_Frozen):
     filter (``unseen_preset``, empty = no unseen validation); input and output SNR and LSD
     (``lsd_ssr``), mean over files.
     ``chunk_seconds``: process long items in chunks of this length (0 = in one pass).
-    ``at_start``: also validate before the first iteration (the untrained baseline)."""
+    ``at_start``: also validate before the first iteration (the untrained baseline).
+    ``merged``: also score what ``upband enhance`` would ship -- the raw output after the
+    bandwidth detection and the do-no-harm merge -- and the LSD above the detected cutoff
+    (``*_merged_*``, ``*_input_lsd_high``)."""
 
     every: NonNegativeInt = 2500
     split: str = "validation"
@@ -292,6 +299,7 @@ class ValidationConfig(_Frozen):
     unseen_preset: PresetOrNone = "sulun-unseen"
     chunk_seconds: NonNegativeFloat = 0.0
     at_start: bool = True
+    merged: bool = False
 
 
 class CheckpointConfig(_Frozen):
@@ -348,6 +356,10 @@ class Config(_Frozen):
         if self.checkpoint.best_metric.startswith("unseen_") and not self.validation.unseen_preset:
             raise ConfigError(f"checkpoint.best_metric is {self.checkpoint.best_metric!r} but "
                               "validation.unseen_preset is empty (no unseen validation)")
+        best = self.checkpoint.best_metric
+        if ("_merged_" in best or best.endswith("_lsd_high")) and not self.validation.merged:
+            raise ConfigError(f"checkpoint.best_metric is {best!r} but validation.merged is "
+                              "false (no merged validation)")
         return self
 
     def check(self) -> None:
