@@ -119,7 +119,22 @@ class WaveModel(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def forward(self, wav: Tensor) -> Tensor:
-        """``wav: Tensor[B, C, T]``, float -> enhanced ``Tensor[B, C, T]``."""
+        """Enhance a batch of waveforms.
+
+        Args:
+            wav: ``Tensor[B, C, T]``, float, samples in [-1, 1] at :attr:`sample_rate` (Hz);
+                any ``C`` (a ``C`` other than :attr:`channels` is processed channel by
+                channel, each as :attr:`channels` identical copies whose outputs are
+                averaged) and any ``T`` (padded
+                internally to :meth:`valid_length`, cropped back).
+
+        Returns:
+            ``Tensor[B, C, T]``: the input plus the network's correction, same dtype and
+            device; the model never clips.
+
+        Raises:
+            ValueError: ``wav`` is not three-dimensional. TypeError: not floating point.
+        """
         if wav.dim() != 3:
             raise ValueError(f"expected a [batch, channels, time] tensor, got {tuple(wav.shape)}")
         if not wav.is_floating_point():
