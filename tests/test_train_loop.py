@@ -151,6 +151,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(reference: Path, tmp_path:
     state = json.loads((run / "checkpoints/step-00000012/state.json").read_text())
     assert state["schedule"] == ref_state["schedule"]  # plateau decisions included
     assert state["schedule"]["scale"] < 1.0  # the rule fired during the run
+    # the compute a run has had adds up across the resume (both invocations are counted)
+    at_5 = json.loads((run / "checkpoints/step-00000005/state.json").read_text())
+    assert 0.0 < at_5["cpu_seconds"] < state["cpu_seconds"]
     # the log is the same, row for row (only the wall-clock column differs)
     assert _without_time(_rows(run)) == _without_time(_rows(reference))
 

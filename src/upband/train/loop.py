@@ -168,9 +168,15 @@ class _Run:
         self.quiet, self.on_step, self.task_factory = quiet, on_step, task
         self.main = info.is_main
         self.t0 = time.monotonic()
+        self.cpu0 = time.process_time()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
+
+    def cpu_seconds(self) -> float:
+        """CPU time of this process (every thread) over the whole run, resumes included: the
+        compute a run has had, which wall time overstates on a shared machine."""
+        return self.cpu_before + time.process_time() - self.cpu0
 
     # ---------------------------------------------------------------- setup
 
@@ -191,6 +197,7 @@ class _Run:
         self.start = self.step = int(state.get("step", 0))
         self.last_saved = self.start if latest is not None else -1
         self.elapsed_before = float(state.get("elapsed_seconds", 0.0))
+        self.cpu_before = float(state.get("cpu_seconds", 0.0))
         if data is None:
             data = build_data(c, world_size=info.world_size, validation=self.main)
         self.names = ("loss", *task.log_names)
@@ -318,6 +325,7 @@ class _Run:
         if self.main:
             loop_state = {"best": self.validator.best,
                           "elapsed_seconds": self.elapsed_before + self.elapsed(),
+                          "cpu_seconds": self.cpu_seconds(),
                           "world_size": self.info.world_size, **self.interval.state()}
             self.checkpoint = save_run(self.run_dir, self.step, self.task, self.config,
                                        loop_state)

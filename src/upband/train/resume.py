@@ -45,7 +45,8 @@ RESUMABLE_CHANGES = ("description", "model.init", "train.max_steps", "train.max_
 #: takes the others).
 RESERVED_KEYS = frozenset({
     "format", "format_version", "step", "rng", "modules", "optimizers", "task", "config",
-    "best", "elapsed_seconds", "world_size", "log_sum", "log_count", "upband_version"})
+    "best", "elapsed_seconds", "cpu_seconds", "world_size", "log_sum", "log_count",
+    "upband_version"})
 #: The task of checkpoints written before tasks were recorded (state format 1).
 DEFAULT_TASK = "regression"
 
