@@ -1,0 +1,178 @@
+"""Designs compared at equal compute: every checkpoint of several runs validated on the same
+excerpts, against the CPU time each run had when it wrote that checkpoint.
+
+    points = compare_runs({"arunet-s": "runs/a", "frames": "runs/b"}, "corpus/",
+                          max_files=16)
+    write_comparison(points, "docs/results/bakeoff", budget_minutes=60)
+
+Each checkpoint's network (``model.safetensors``; the EMA copy ``ema.safetensors`` when the run
+kept one) is scored by :func:`upband.train.validation.validate` with ``merged=True``: what
+``upband enhance`` would ship (detection + do-no-harm merge) as well as the raw output. Compute
+is the ``cpu_seconds`` the loop records in every checkpoint (all threads of the training
+process, resumes included); checkpoints written before that field existed fall back to their
+wall time (``elapsed_seconds``) and say so in the table (``compute`` column ``wall``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from upband.data.corpus import open_corpus
+from upband.data.dataset import ValItem, build_validation
+from upband.errors import SpecError
+from upband.fsutil import atomic_write_text
+from upband.plotting import pyplot, save_png
+from upband.states import load_model
+from upband.train.checkpoint import list_checkpoints, read_state
+from upband.train.validation import validate
+
+__all__ = ["Point", "compare_runs", "comparison_csv", "validation_items", "write_comparison"]
+
+PathLike = str | os.PathLike[str]
+
+#: The values plotted and tabled, with their direction ("max" is better when higher).
+HEADLINE = {"seen_merged_snr": "max", "seen_merged_lsd_high": "min",
+            "unseen_merged_snr": "max", "unseen_merged_lsd_high": "min"}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One checkpoint of one run: its compute and its validation values."""
+
+    run: str
+    step: int
+    minutes: float
+    compute: str  # "cpu" (CPU seconds recorded) or "wall" (older checkpoints)
+    values: dict[str, float] = field(default_factory=dict)
+
+
+def validation_items(corpus: PathLike, *, split: str = "validation", seen_preset: str,
+                     unseen_preset: str = "", max_files: int = 16, seconds: float = 8.0,
+                     offset_seconds: float = 8.0, seed: int = 0,
+                     channels: int = 2) -> dict[str, list[ValItem]]:
+    """The excerpts every design is scored on (Sulun & Davies' validation protocol, see
+    :func:`upband.data.dataset.build_validation`), ``seen`` and optionally ``unseen``."""
+    source = open_corpus(corpus)
+    common: dict[str, Any] = {"seconds": seconds, "offset_seconds": offset_seconds,
+                              "max_files": max_files, "channels": channels, "seed": seed}
+    items = {"seen": build_validation(source, split, preset=seen_preset, **common)}
+    if unseen_preset:
+        items["unseen"] = build_validation(source, split, preset=unseen_preset, **common)
+    return items
+
+
+def _checkpoint_point(run: str, folder: Path, items: Mapping[str, Sequence[ValItem]],
+                      sample_rate: int) -> Point:
+    state = read_state(folder)
+    weights = folder / "ema.safetensors"
+    model = load_model(weights if weights.is_file() else folder / "model.safetensors")
+    values = validate(model, items, sample_rate, merged=True)
+    if "cpu_seconds" in state:
+        seconds, compute = float(state["cpu_seconds"]), "cpu"
+    else:
+        seconds, compute = float(state.get("elapsed_seconds", 0.0)), "wall"
+    return Point(run, int(state["step"]), seconds / 60.0, compute, values)
+
+
+def compare_runs(runs: Mapping[str, PathLike], corpus: PathLike, *,
+                 items: Mapping[str, Sequence[ValItem]] | None = None,
+                 seen_preset: str = "versatile", unseen_preset: str = "sulun-unseen",
+                 max_files: int = 16, seconds: float = 8.0) -> list[Point]:
+    """Validate every checkpoint of every run on the same excerpts.
+
+    Args:
+        runs: label -> run folder.
+        corpus: the corpus whose validation split gives the excerpts (44.1 kHz).
+        items: the excerpts, if already built (else from ``corpus`` and the presets).
+        seen_preset, unseen_preset, max_files, seconds: how the excerpts are built.
+
+    Returns:
+        One :class:`Point` per checkpoint, runs in the given order, oldest checkpoint first.
+    """
+    sample_rate = int(open_corpus(corpus).sample_rate)
+    if items is None:
+        items = validation_items(corpus, seen_preset=seen_preset, unseen_preset=unseen_preset,
+                                 max_files=max_files, seconds=seconds)
+    points = []
+    for label, run_dir in runs.items():
+        folders = list_checkpoints(run_dir)
+        if not folders:
+            raise SpecError(f"{run_dir}: no checkpoint to compare")
+        points += [_checkpoint_point(label, f, items, sample_rate) for f in folders]
+    return points
+
+
+def comparison_csv(points: Sequence[Point]) -> str:
+    """``run, step, minutes, compute`` then every validation value, one row per point."""
+    keys = sorted({k for p in points for k in p.values})
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["run", "step", "minutes", "compute", *keys])
+    for p in points:
+        writer.writerow([p.run, p.step, f"{p.minutes:.2f}", p.compute,
+                         *(repr(p.values[k]) if k in p.values else "" for k in keys)])
+    return buf.getvalue()
+
+
+def at_budget(points: Sequence[Point], budget_minutes: float) -> dict[str, Point]:
+    """Per run, the last checkpoint within ``budget_minutes`` of compute (the runs' points at
+    equal compute); a run with none inside the budget is left out."""
+    best: dict[str, Point] = {}
+    for p in points:
+        if p.minutes <= budget_minutes and (p.run not in best or p.minutes > best[p.run].minutes):
+            best[p.run] = p
+    return best
+
+
+def _table(points: Sequence[Point], budget_minutes: float) -> str:
+    chosen = at_budget(points, budget_minutes)
+    head = ["run", "step", "compute (min)", *HEADLINE]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for run, p in chosen.items():
+        cells = [run, str(p.step), f"{p.minutes:.1f} {p.compute}"]
+        cells += [f"{p.values[k]:.3f}" if k in p.values else "n/a" for k in HEADLINE]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plot(points: Sequence[Point], path: Path, budget_minutes: float) -> None:
+    plt = pyplot("plotting the comparison")
+    metrics = [k for k in HEADLINE if any(k in p.values for p in points)]
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 2.6 * len(metrics)), sharex=True,
+                             squeeze=False)
+    for ax, key in zip(axes[:, 0], metrics, strict=True):
+        for run in dict.fromkeys(p.run for p in points):
+            xy = [(p.minutes, p.values[key]) for p in points if p.run == run and key in p.values]
+            ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", ms=3, label=run)
+        base = key.replace("merged", "input")
+        inputs = [p.values[base] for p in points if base in p.values]
+        if inputs:
+            ax.axhline(inputs[0], color="#999999", ls="--", lw=1, label="input")
+        ax.axvline(budget_minutes, color="#cccccc", lw=1)
+        ax.set_ylabel(key.replace("_", " ") + (" ↑" if HEADLINE[key] == "max" else " ↓"))
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[-1, 0].set_xlabel("compute (CPU minutes)")
+    fig.tight_layout()
+    save_png(fig, path, dpi=120)
+
+
+def write_comparison(points: Sequence[Point], out_dir: PathLike, *, budget_minutes: float,
+                     note: str = "") -> list[Path]:
+    """``comparison.csv``, ``curves.png`` and ``README.md`` (the table at ``budget_minutes``
+    and ``note``) in ``out_dir``; returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "comparison.csv", out / "curves.png", out / "README.md"]
+    atomic_write_text(written[0], comparison_csv(points))
+    _plot(points, written[1], budget_minutes)
+    text = (f"# Designs at equal compute ({budget_minutes:g} CPU minutes)\n\n"
+            f"{_table(points, budget_minutes)}\n\n![curves](curves.png)\n\n{note}\n")
+    atomic_write_text(written[2], text)
+    return written
