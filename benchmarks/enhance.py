@@ -22,12 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
+# upband first: it sets the OpenMP wait policy that torch reads when it is imported
+import upband  # noqa: F401  # isort: skip
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _audio import write_music
-from upband.enhance import enhance_file, load_enhancer
+from upband.enhancement import enhance_file, load_enhancer
 
 
 def main() -> int:

@@ -202,7 +202,7 @@ def test_models_listing(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_top_level_api_is_lazy() -> None:
     code = ("import sys, upband; assert 'torch' not in sys.modules; "
-            "from upband.enhance import enhance; assert upband.enhance is enhance; "
+            "from upband.enhancement import enhance; assert upband.enhance is enhance; "
             "assert upband.enhance_file.__name__ == 'enhance_file'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -347,7 +347,7 @@ def test_start_up_stays_light() -> None:
     code = ("import sys\nfrom upband.cli import main\n"
             "for argv in (['--help'], ['--version']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "heavy = {'torch', 'scipy', 'matplotlib', 'upband.enhance'} & set(sys.modules)\n"
+            "heavy = {'torch', 'scipy', 'matplotlib', 'upband.enhancement'} & set(sys.modules)\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     result = subprocess.run([sys.executable, "-m", "upband.cli", "--version"],
@@ -366,7 +366,7 @@ def test_metrics_json_numbers_follow_the_one_rule(capsys: pytest.CaptureFixture[
 
 
 def test_pair_signals_matches_rate_channels_and_length() -> None:
-    from upband.evaluate.pairing import pair_signals
+    from upband.metrics.pairing import pair_signals
 
     t = np.arange(44100) / 44100
     ref = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
@@ -381,3 +381,28 @@ def test_pair_signals_matches_rate_channels_and_length() -> None:
     assert np.allclose(pair.estimate[0, 1000:-1000], ref[0, 1000:39000], atol=1e-3)
     with pytest.raises(UpbandError, match="cannot compare 2 reference channels with 3"):
         pair_signals(ref, 44100, np.zeros((3, 100), np.float32), 44100)
+
+
+def test_enhance_refuses_its_own_input_as_a_command_line_error(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``upband enhance x.flac -o x.flac``: the command line is wrong (2), as for degrade, and
+    the two say it in the same words."""
+    src = tmp_path / "x.flac"
+    src.write_bytes(MUSIC.read_bytes())
+    for argv in (["enhance", str(src), "-o", str(src), "--model", "upband_unittest"],
+                 ["degrade", str(src), "-o", str(src), "--mp3", "64"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.strip() == \
+            f"upband: error: {src}: is the input; upband never overwrites its input", argv
+    assert src.read_bytes() == MUSIC.read_bytes()
+
+
+def test_enhance_with_an_unwritable_report_exits_1_after_the_work(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "out.flac"
+    report = tmp_path / "no-such-folder" / "sub" / "r.json"
+    (tmp_path / "no-such-folder").write_text("a file, not a folder")
+    code, _, err = run(capsys, "enhance", str(MUSIC), "-o", str(out), "--model",
+                       "upband_unittest", "--report", str(report))
+    assert code == 1 and out.is_file() and "Traceback" not in err
+    assert f"upband: error: {report}: cannot write the report" in err

@@ -1,8 +1,9 @@
-"""upband.enhance as a package: the top-level API names, the light defaults, one clip policy."""
+"""upband.enhancement: the top-level API names, the light defaults, one clip policy."""
 
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from upband import audio
-from upband.enhance import CLIP_MODES, UNITTEST_MODEL, enhance, enhance_file
+from upband.enhancement import CLIP_MODES, UNITTEST_MODEL, enhance, enhance_file
 from upband.errors import UpbandError
 
 
@@ -40,15 +41,29 @@ def test_top_level_api_is_the_functions() -> None:
     import upband
 
     assert upband.enhance is enhance and upband.enhance_file is enhance_file
-    package = importlib.import_module("upband.enhance")
+    package = importlib.import_module("upband.enhancement")
     for name in package.__all__:
         assert getattr(package, name) is not None, name
     # what the command line uses, the defaults without torch
     code = ("import sys, upband; "
-            "from upband.enhance import CHUNK_SECONDS, CLIP_MODES, OUTPUT_TEMPLATE; "
+            "from upband.enhancement import CHUNK_SECONDS, CLIP_MODES, OUTPUT_TEMPLATE; "
             "assert 'torch' not in sys.modules; "
-            "from upband.enhance import enhance, enhance_file, run_batch, plan_outputs; "
-            "import upband.enhance.pipeline; "
+            "from upband.enhancement import enhance, enhance_file, run_batch, plan_outputs; "
+            "import upband.enhancement.pipeline; "
             "assert upband.enhance is enhance and upband.enhance_file is enhance_file; "
             "from upband import enhance as e; assert e is enhance")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"chunk_seconds": 0.0}, "chunk_seconds) must be a positive number"),
+    ({"chunk_seconds": float("inf")}, "chunk_seconds) must be a positive number"),
+    ({"overlap_seconds": float("nan")}, "overlap_seconds) must be a non-negative number"),
+    ({"batch_size": 0}, "batch_size) must be at least 1"),
+    ({"output_sample_rate": -5}, "must be positive, got -5"),
+])
+def test_the_api_refuses_what_the_command_line_refuses(kwargs: dict[str, float],
+                                                       words: str) -> None:
+    x = np.zeros((2, 4410), np.float32)
+    with pytest.raises(UpbandError, match=re.escape(words)):
+        enhance(x, 44100, model=UNITTEST_MODEL, device="cpu", **kwargs)

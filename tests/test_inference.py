@@ -17,7 +17,7 @@ from upband import audio
 from upband.analysis import detect_bandwidth
 from upband.cli import main
 from upband.degrade import lowpass
-from upband.enhance import (
+from upband.enhancement import (
     UNITTEST_MODEL,
     BandMerge,
     ChunkRunner,
@@ -428,15 +428,17 @@ def test_never_overwrites_input_or_output(capsys: pytest.CaptureFixture[str],
     src = make_tree(tmp_path)[0]
     before = src.read_bytes()
     code, _, err = cli(capsys, str(src), "-o", str(src))
-    assert code == 1 and "never overwrites its input" in err and src.read_bytes() == before
+    # an output that is its input is a wrong command line (2), in enhance as in degrade
+    assert code == 2 and "never overwrites its input" in err and src.read_bytes() == before
     (tmp_path / "taken.wav").write_bytes(b"keep")
     code, out, _ = cli(capsys, str(src), "-o", str(tmp_path / "taken.wav"))
     assert code == 0 and "skipped" in out and (tmp_path / "taken.wav").read_bytes() == b"keep"
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--chunk-seconds", "0"], "--chunk-seconds must be a positive"),
-    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--chunk-seconds", "0"], "--chunk-seconds (chunk_seconds) must be a positive"),
+    (["--overlap-seconds", "nan"], "--overlap-seconds (overlap_seconds) must be a non-negative"),
+    (["--batch-size", "0"], "--batch-size (batch_size) must be at least 1"),
     (["--bit-depth", "12"], "unsupported output subtype"),
     (["--filename", "out.{ext}"], "--filename must contain {stem}"),
     (["--model", "nope"], "unknown model 'nope'"),

@@ -13,7 +13,7 @@ import pytest
 from upband import audio, metrics
 from upband.cli import main
 from upband.degrade import codecs, lowpass
-from upband.enhance import enhance, load_enhancer
+from upband.enhancement import enhance, load_enhancer
 from upband.models import PRETRAINED
 from upband.models.registry import DEFAULT_PRETRAINED
 from upband.states import file_sha256, read_header

@@ -5,7 +5,7 @@
     upband.enhance_file("song.mp3", "song.upband.flac")
 
 Audio arrays throughout are float32 ``[C, T]`` (channels first). See ``upband.enhance`` for
-enhancement (its stages: ``from upband.enhance import ...``), ``upband.analysis`` for the
+enhancement (its stages: ``from upband.enhancement import ...``), ``upband.analysis`` for the
 bandwidth detector, ``upband.audio`` for I/O, ``upband.degrade`` for the degradation simulator,
 ``upband.metrics`` for the papers' metrics, ``upband.models`` for the networks.
 """
@@ -13,8 +13,6 @@ bandwidth detector, ``upband.audio`` for I/O, ``upband.degrade`` for the degrada
 from __future__ import annotations
 
 import os
-import sys
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 # OpenMP threads that spin while they wait steal the CPU from everything else on a busy machine:
@@ -27,14 +25,14 @@ from upband.common.version import __version__
 from upband.errors import UpbandError
 
 if TYPE_CHECKING:
-    from upband.enhance.arrays import enhance
-    from upband.enhance.files import enhance_file
+    from upband.enhancement.arrays import enhance
+    from upband.enhancement.files import enhance_file
 
 __all__ = ["UpbandError", "__version__", "enhance", "enhance_file"]
 
 #: The functions of the top-level API and the modules they live in (they need torch, so they
 #: are imported on first use).
-_API = {"enhance": "upband.enhance.arrays", "enhance_file": "upband.enhance.files"}
+_API = {"enhance": "upband.enhancement.arrays", "enhance_file": "upband.enhancement.files"}
 
 
 def __getattr__(name: str) -> Any:
@@ -45,20 +43,3 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'upband' has no attribute {name!r}")
-
-
-class _Package(ModuleType):
-    """The type of the ``upband`` module: keeps ``upband.enhance`` the function.
-
-    Importing the subpackage ``upband.enhance`` makes Python set the package's attribute
-    ``enhance`` to that subpackage; that one assignment is dropped, so the attribute stays (or
-    becomes, on first use) the function :func:`upband.enhance.enhance`.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _API and isinstance(value, ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -14,7 +14,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from upband.errors import SpecError
+
 PathLike = str | os.PathLike[str]
+
+
+def refuse_input_as_output(src: PathLike, dst: PathLike) -> None:
+    """:class:`~upband.errors.SpecError` when ``dst`` is the file ``src`` (upband never
+    overwrites an input, whatever the options)."""
+    if Path(src).resolve() == Path(dst).resolve():
+        raise SpecError(f"{dst}: is the input; upband never overwrites its input")
 
 
 def umask() -> int:

@@ -13,6 +13,7 @@ from upband import audio, degrade
 from upband.cli.base import EXIT_OK, input_files
 from upband.degrade.resampling import METHODS
 from upband.errors import SpecError
+from upband.fsutil import refuse_input_as_output
 
 DESCRIPTION = ("Degrade a file the way the papers do: a low-pass filter, an MP3/Opus round trip, "
                "decimation, or a random draw from a preset.")
@@ -50,8 +51,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Degrade INPUT into OUTPUT; exit status 1 if INPUT cannot be read or OUTPUT written."""
-    if args.input.resolve() == args.output.resolve():
-        raise SpecError("OUTPUT is INPUT; upband never overwrites its input")
+    refuse_input_as_output(args.input, args.output)
     if args.filter is not None and args.cutoff is None:
         raise SpecError("--filter needs --cutoff HZ")
     if args.cutoff is not None and args.filter is None:

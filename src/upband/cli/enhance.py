@@ -1,4 +1,4 @@
-"""``upband enhance``: restore the high band of files (:func:`upband.enhance.run_batch`)."""
+"""``upband enhance``: restore the high band of files (:func:`upband.enhancement.run_batch`)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,22 @@ import contextlib
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upband import audio
 from upband.cli.base import DEVICES, EXIT_FAILED, EXIT_OK, print_error
 from upband.common.progress import audio_bar
-from upband.enhance import (
+from upband.enhancement import (
     CHUNK_SECONDS,
     CLIP_MODES,
     OUTPUT_TEMPLATE,
     OVERLAP_SECONDS,
-    FileReport,
-    load_enhancer,
-    plan_outputs,
-    run_batch,
-    write_report,
+    Settings,
 )
 from upband.errors import SpecError, UpbandError
+
+if TYPE_CHECKING:
+    from upband.enhancement import FileReport
 
 DESCRIPTION = (
     "Restore the missing high frequencies of audio files. One input and -o FILE.wav|.flac writes "
@@ -68,6 +67,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-merge", action="store_true",
                    help="use the model's output for the whole band instead of keeping the "
                    "input's own content below its cutoff")
+    p.add_argument("--no-guard", action="store_true",
+                   help="do not bound the added band by the input's own level, frame by frame "
+                   "(the guard keeps it from hissing on quiet music and in silences)")
     p.add_argument("--clip-mode", default=CLIP_MODES[0], choices=CLIP_MODES,
                    help="output above full scale: scale the file down (default), clip, or "
                    "leave (float outputs)")
@@ -81,6 +83,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Enhance every input; exit status 1 if a file failed."""
+    # here, not at the top: enhancement loads torch, which `upband enhance --help` need not
+    from upband.enhancement import load_enhancer, plan_outputs, run_batch, write_report
+
     _check_options(args)
     pairs = plan_outputs(args.inputs, args.output, recursive=args.recursive,
                          template=args.filename, fmt=args.format)
@@ -92,27 +97,30 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, sample_rate=args.sample_rate, bit_depth=args.bit_depth,
         merge=not args.no_merge, chunk_seconds=args.chunk_seconds,
         overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
-        clip_mode=args.clip_mode, progress=None if args.quiet else bars.advance)
+        clip_mode=args.clip_mode, guard=not args.no_guard,
+        progress=None if args.quiet else bars.advance)
     bars.total.close()
+    unwritten = False
     if args.report is not None:
-        write_report(args.report, reports)
+        try:
+            write_report(args.report, reports)
+        except (OSError, UpbandError) as err:  # an unwritable output: exit 1, summary still
+            print_error(f"{args.report}: cannot write the report "
+                        f"({getattr(err, 'strerror', None) or err})")
+            unwritten = True
     counts = {s: sum(r.status == s for r in reports) for s in STATUSES}
     if not args.quiet or counts["failed"]:
         print(f"upband: {len(reports)} file(s): {counts['enhanced']} enhanced, "
               f"{counts['passthrough']} already full band (not enhanced), {counts['skipped']} "
               f"skipped (output exists), {counts['failed']} failed",
               file=sys.stderr if counts["failed"] else sys.stdout)
-    return EXIT_FAILED if counts["failed"] else EXIT_OK
+    return EXIT_FAILED if counts["failed"] or unwritten else EXIT_OK
 
 
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse bad option values before any work (:class:`SpecError`, exit status 2)."""
-    for value, name in ((args.chunk_seconds, "--chunk-seconds"),
-                        (args.overlap_seconds, "--overlap-seconds")):
-        if not math.isfinite(value) or value < 0 or (name == "--chunk-seconds" and value <= 0):
-            raise SpecError(f"{name} must be a positive number of seconds, got {value}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise SpecError(f"--batch-size must be at least 1, got {args.batch_size}")
+    Settings(output_rate=args.sample_rate, chunk_seconds=args.chunk_seconds,
+             overlap_seconds=args.overlap_seconds, batch_size=args.batch_size)
     if args.bit_depth is not None:
         audio.normalize_subtype(args.bit_depth)
     if args.output is not None and len(args.inputs) > 1 and args.output.suffix.lower() in \
@@ -168,4 +176,7 @@ def _report_line(report: FileReport, *, verbose: bool) -> str:
             line += f"; scaled by {20 * math.log10(report.clip_gain):.2f} dB to avoid clipping"
     if verbose or report.status == "skipped":
         line += f"; {report.message}"
+        if verbose and report.guard_reduction_db is not None and report.guard_reduction_db < 0:
+            line += (f"; guard lowered the added band by {-report.guard_reduction_db:.1f} dB "
+                     f"({100 * (report.guard_limited_fraction or 0):.0f} % of frames)")
     return line

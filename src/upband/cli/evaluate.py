@@ -8,16 +8,15 @@ import shlex
 import sys
 from pathlib import Path
 
-from upband.cli.base import (
-    DEVICES,
-    EXIT_FAILED,
-    EXIT_OK,
-    defaults_of,
-    names,
-    print_error,
-)
+from upband.cli.base import DEVICES, EXIT_FAILED, EXIT_OK, names, print_error
 from upband.errors import EvaluationError
-from upband.evaluate import PROTOCOLS, REPORT_NAME, FileResult, evaluate
+from upband.evaluate import (
+    DEFAULT_BEST_OF,
+    DEFAULT_JOBS,
+    DEFAULT_SEED,
+    PROTOCOLS,
+    REPORT_NAME,
+)
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES
 
 DESCRIPTION = (
@@ -26,8 +25,6 @@ DESCRIPTION = (
     "summary.json and PNG figures into -o. A file that fails is reported and skipped; the exit "
     "status is then 1.")
 
-#: The defaults of :func:`upband.evaluate.evaluate` that the options repeat.
-_DEFAULTS = defaults_of(evaluate)
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -48,8 +45,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", metavar="NAME", help="corpus split (default: test)")
     p.add_argument("-o", "--output", type=Path, metavar="REPORT_DIR",
                    help="report folder (default: upband-eval-<protocol>)")
-    p.add_argument("-j", "--jobs", type=int, default=_DEFAULTS["jobs"], metavar="N",
-                   help=f"files in parallel processes (default {_DEFAULTS['jobs']}; same numbers "
+    p.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS, metavar="N",
+                   help=f"files in parallel processes (default {DEFAULT_JOBS}; same numbers "
                    "for any N)")
     p.add_argument("--limit-seconds", type=float, metavar="S",
                    help="evaluate only the first S seconds of each file")
@@ -58,11 +55,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL even if installed")
     p.add_argument("--vggish", action="append", default=[], type=Path, metavar="WEIGHTS",
                    help="VGGish weights file(s): adds the VGG distance (repeatable)")
-    p.add_argument("--best-of", type=int, default=_DEFAULTS["best_of"], metavar="N",
+    p.add_argument("--best-of", type=int, default=DEFAULT_BEST_OF, metavar="N",
                    help="draws per file for stochastic models, best kept per metric "
-                   f"(Lattner & Nistal; default {_DEFAULTS['best_of']})")
-    p.add_argument("--seed", type=int, default=_DEFAULTS["seed"],
-                   help=f"seed of the per-file degradation draws (default {_DEFAULTS['seed']})")
+                   f"(Lattner & Nistal; default {DEFAULT_BEST_OF})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"seed of the per-file degradation draws (default {DEFAULT_SEED})")
     p.add_argument("--no-merge", action="store_true",
                    help="score the models' raw output, as the papers do (default: the "
                    "do-no-harm merge of upband enhance)")
@@ -73,6 +70,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the report; exit status 1 if a file failed."""
+    # here, not at the top: the evaluation loads torch, which `upband evaluate --help` need not
+    from upband.evaluate import FileResult, evaluate
 
     def on_file(result: FileResult, done: int, total: int) -> None:
         if result.error is not None:

@@ -1,5 +1,5 @@
 """``upband metrics``: score an estimate against its reference (:func:`upband.metrics.compute_all`
-on the pair of :func:`upband.evaluate.pairing.pair_files`)."""
+on the pair of :func:`upband.metrics.pairing.pair_files`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from upband.cli.base import EXIT_OK, input_files
 from upband.common.clock import format_clock
 from upband.common.jsonnum import dumps_strict, json_number
 from upband.errors import SpecError
-from upband.evaluate.pairing import pair_files
 from upband.metrics import compute_all
+from upband.metrics.pairing import pair_files
 
 DESCRIPTION = ("SNR, segmental SNR, SI-SDR, the three LSD definitions, high-band LSD/SNR, "
                "spectral MSE and ViSQOL (when installed). Rates are matched by resampling the "

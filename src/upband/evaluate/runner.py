@@ -4,7 +4,7 @@ Per file (in a worker process when ``jobs > 1``; models are loaded once per work
 clean music (or its first ``limit_seconds``), resample and convert it to the protocol's rate and
 channels -- that is the reference -- then for every condition draw the degradation
 (:func:`upband.evaluate.protocols.draw`), degrade, run every baseline and every model (through
-:func:`upband.enhance.enhance`, the same chunked pipeline, bandwidth detection and
+:func:`upband.enhancement.enhance`, the same chunked pipeline, bandwidth detection and
 do-no-harm merge as ``upband enhance``) and score each output against the reference. Results do
 not depend on the number of jobs: every random draw is seeded by the file and condition, and
 results are put back in file order. A file that cannot be read or scored is reported and
@@ -31,7 +31,7 @@ from upband.analysis import Bandwidth, detect_bandwidth
 from upband.data.corpus import META_NAME, open_corpus
 from upband.degrade import Decimate, downsample
 from upband.degrade import apply as degrade_apply
-from upband.enhance import enhance, load_enhancer, resolve_device
+from upband.enhancement import enhance, load_enhancer, resolve_device
 from upband.errors import AudioFileNotFoundError, ModelError, SpecError, UpbandError
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, Observation
 from upband.evaluate.protocols import Condition, Protocol, draw, get_protocol, seed_of
@@ -229,7 +229,7 @@ def _example_window(x: np.ndarray, sr: int) -> tuple[int, int]:
 def _model_output(state: State, label: str, degraded: np.ndarray, seed: int,
                   found: Bandwidth) -> np.ndarray:
     """One model's output; ``found`` is ``detect_bandwidth`` of ``degraded`` (what
-    :func:`upband.enhance.enhance` would compute itself), detected once per condition."""
+    :func:`upband.enhancement.enhance` would compute itself), detected once per condition."""
     torch.manual_seed(seed)
     y, _ = enhance(degraded, state.protocol.sample_rate, model=state.models[label],
                    device=state.config.device, output_sample_rate=state.protocol.sample_rate,

@@ -43,7 +43,9 @@ The package is split by domain; every name above is importable from ``upband.met
   :func:`spectral_mse` and their STFT constants;
 * :mod:`upband.metrics.perceptual`: :func:`visqol` (optional extra) and :func:`vgg_distance`
   with :func:`load_vggish` (user-supplied weights; torch is imported only there);
-* :mod:`upband.metrics.suite`: :func:`compute_all` (every metric of one pair) and :func:`align`.
+* :mod:`upband.metrics.suite`: :func:`compute_all` (every metric of one pair) and :func:`align`;
+* :mod:`upband.metrics.pairing`: an estimate matched to its reference (rate, channels, delay,
+  length) before scoring, what ``upband metrics`` does to two files.
 """
 
 from __future__ import annotations

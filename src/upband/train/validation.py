@@ -26,9 +26,9 @@ import torch
 
 from upband import metrics
 from upband.analysis import detect_bandwidth
-from upband.enhance.chunking import run_chunked
-from upband.enhance.pipeline import choose_route, route_output
-from upband.enhance.settings import Settings
+from upband.enhancement.chunking import run_chunked
+from upband.enhancement.pipeline import choose_route, route_output
+from upband.enhancement.settings import Settings
 from upband.models.base import WaveModel
 from upband.train.checkpoint import save_best
 from upband.train.config import Config, config_to_dict
@@ -56,7 +56,7 @@ def shipped_output(model: WaveModel, degraded: np.ndarray, estimate: np.ndarray,
                    sample_rate: int) -> tuple[np.ndarray, float]:
     """What ``upband enhance`` makes of the model's ``estimate`` for ``degraded`` (both float32
     ``[C, T]`` at ``sample_rate``): the detected cutoff, then pass-through or the do-no-harm
-    merge (:func:`upband.enhance.pipeline.route_output`). Returns ``(output, cutoff_hz)``."""
+    merge (:func:`upband.enhancement.pipeline.route_output`). Returns ``(output, cutoff_hz)``."""
     found = detect_bandwidth(degraded, sample_rate)
     route = choose_route(found, sample_rate, degraded.shape[0], model,
                          Settings(output_rate=sample_rate))

@@ -9,16 +9,22 @@ import torch
 
 from upband import audio
 from upband.analysis import Bandwidth, detect_bandwidth
-from upband.enhance.loading import ModelSpec, load_enhancer
-from upband.enhance.pipeline import Pipeline, choose_route
-from upband.enhance.settings import CHUNK_SECONDS, OVERLAP_SECONDS, ClipPolicy, Settings
+from upband.enhancement.loading import ModelSpec, load_enhancer
+from upband.enhancement.pipeline import Pipeline, choose_route
+from upband.enhancement.settings import (
+    CHUNK_SECONDS,
+    CLIP_MODES,
+    OVERLAP_SECONDS,
+    ClipPolicy,
+    Settings,
+)
 from upband.errors import SpecError
 
 
 def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str = "auto",
             output_sample_rate: int | None = None, merge: bool = True,
             chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
-            batch_size: int | None = None, clip_mode: str = "rescale",
+            batch_size: int | None = None, clip_mode: str = CLIP_MODES[0], guard: bool = True,
             bandwidth: Bandwidth | None = None) -> tuple[Any, int]:
     """Restore the high band of ``wav``, a signal in memory.
 
@@ -31,7 +37,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         wav: ``[C, T]`` or ``[T]`` audio, float in [-1, 1], a numpy array or a torch tensor
             (any device), at ``sample_rate``.
         sample_rate: rate of ``wav`` (Hz).
-        model: what :func:`~upband.enhance.load_enhancer` takes (a pretrained name, a
+        model: what :func:`~upband.enhancement.load_enhancer` takes (a pretrained name, a
             ``.safetensors`` path, a loaded model, or None for the default model).
         device: where the model runs: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
         output_sample_rate: rate of the result (Hz); None: the input's from 44.1 kHz up, else
@@ -44,6 +50,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
         clip_mode: an output above full scale is scaled down to full scale (``"rescale"``),
             clipped (``"clamp"``) or left (``"none"``). Not applied to an unchanged input.
+        guard: bound the band the model adds by the input's own level, frame by frame
+            (:mod:`upband.enhancement.guard`; with the merge only).
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if already known (skips the
             detection).
 
@@ -57,7 +65,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         ModelError: a model that cannot be loaded.
     """
     settings = Settings(output_sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode))
+                        ClipPolicy(clip_mode), guard)
     is_torch = isinstance(wav, torch.Tensor)
     x = (wav.detach().cpu().numpy() if is_torch else np.asarray(wav)).astype(np.float32)
     mono = x.ndim == 1

@@ -22,7 +22,7 @@ import numpy as np
 
 from upband import audio
 from upband.errors import UnsupportedFormatError
-from upband.metrics import align as align_signals
+from upband.metrics.suite import align as align_signals
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,21 @@
 """Enhancement: restore the high band of a signal or a file, in stages.
 
-* :mod:`~upband.enhance.settings`: defaults, :class:`Settings` and the :class:`ClipPolicy`
+* :mod:`~upband.enhancement.settings`: defaults, :class:`Settings` and the :class:`ClipPolicy`
   shared by arrays and files (no torch: the command line reads its defaults here);
-* :mod:`~upband.enhance.loading`: :func:`load_enhancer`, the model and its device;
-* :mod:`~upband.enhance.chunking`: :class:`ChunkRunner` / :func:`run_chunked`, the one chunker;
-* :mod:`~upband.enhance.merge`: :class:`BandMerge`, the do-no-harm band merge;
-* :mod:`~upband.enhance.pipeline`: :func:`choose_route` (every per-input decision: output rate,
+* :mod:`~upband.enhancement.loading`: :func:`load_enhancer`, the model and its device;
+* :mod:`~upband.enhancement.chunking`: :class:`ChunkRunner` / :func:`run_chunked`, the one chunker;
+* :mod:`~upband.enhancement.merge`: :class:`BandMerge`, the do-no-harm band merge;
+* :mod:`~upband.enhancement.pipeline`: :func:`choose_route` (every per-input decision: output rate,
   pass-through, merge cutoff) and the streaming :class:`Pipeline`; the model enters through
   :func:`model_stage`;
-* :mod:`~upband.enhance.arrays`: :func:`enhance`, on arrays;
-* :mod:`~upband.enhance.files`: :func:`enhance_file`, where outputs go (:func:`plan_outputs`),
+* :mod:`~upband.enhancement.arrays`: :func:`enhance`, on arrays;
+* :mod:`~upband.enhancement.files`: :func:`enhance_file`, where outputs go (:func:`plan_outputs`),
   batches (:func:`run_batch`) and their report.
 
-Every name is importable from ``upband.enhance``; those that need torch or scipy are imported
-on first use, so ``from upband.enhance import CHUNK_SECONDS`` stays light.
-
-Note: ``upband.enhance``, the attribute of the top-level package, is the *function*
-:func:`enhance` (as ``import upband; upband.enhance(x, sr)`` reads); import this package's
-names with ``from upband.enhance import ...`` or ``from upband.enhance.pipeline import ...``.
+Every name is importable from ``upband.enhancement``; those that need torch or scipy are
+imported on first use, so ``from upband.enhancement import CHUNK_SECONDS`` stays light. The
+two functions of the top-level API are ``upband.enhance`` (:func:`enhance`) and
+``upband.enhance_file`` (:func:`enhance_file`).
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from upband.enhance.settings import (
+from upband.enhancement.settings import (
     CHUNK_SECONDS,
     CLIP_MODES,
     OUTPUT_TEMPLATE,
@@ -37,9 +35,9 @@ from upband.enhance.settings import (
 )
 
 if TYPE_CHECKING:
-    from upband.enhance.arrays import enhance
-    from upband.enhance.chunking import ChunkRunner, run_chunked
-    from upband.enhance.files import (
+    from upband.enhancement.arrays import enhance
+    from upband.enhancement.chunking import ChunkRunner, run_chunked
+    from upband.enhancement.files import (
         DETECT_SECONDS,
         READ_SECONDS,
         FileReport,
@@ -49,9 +47,19 @@ if TYPE_CHECKING:
         run_batch,
         write_report,
     )
-    from upband.enhance.loading import ModelSpec, default_batch_size, load_enhancer, resolve_device
-    from upband.enhance.merge import MERGE_ATTENUATION_DB, MERGE_TRANSITION, BandMerge, merge_filter
-    from upband.enhance.pipeline import (
+    from upband.enhancement.loading import (
+        ModelSpec,
+        default_batch_size,
+        load_enhancer,
+        resolve_device,
+    )
+    from upband.enhancement.merge import (
+        MERGE_ATTENUATION_DB,
+        MERGE_TRANSITION,
+        BandMerge,
+        merge_filter,
+    )
+    from upband.enhancement.pipeline import (
         RATE_FAMILY_48K,
         Pipeline,
         Route,
@@ -92,7 +100,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'upband.enhance' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"upband.enhance.{module}"), name)
+    value = getattr(importlib.import_module(f"upband.enhancement.{module}"), name)
     globals()[name] = value
     return value
 

@@ -6,6 +6,7 @@ constants without loading them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,7 @@ class ClipPolicy:
     ``limit(block, gain_for(peak))``, ``peak`` being the output's largest absolute sample.
     """
 
-    mode: str = "rescale"
+    mode: str = CLIP_MODES[0]
 
     def __post_init__(self) -> None:
         if self.mode not in CLIP_MODES:
@@ -63,17 +64,19 @@ class ClipPolicy:
 
 @dataclass(frozen=True)
 class Settings:
-    """How to enhance one signal; the same for :func:`upband.enhance.enhance` and
-    :func:`upband.enhance.enhance_file`.
+    """How to enhance one signal; the same for :func:`upband.enhancement.enhance` and
+    :func:`upband.enhancement.enhance_file`.
 
     Attributes:
         output_rate: output sample rate (Hz); None picks it from the input's rate
-            (:func:`upband.enhance.pipeline.output_rate`).
+            (:func:`upband.enhancement.pipeline.output_rate`).
         merge: keep the input below its detected cutoff (the do-no-harm merge).
         chunk_seconds: seconds of audio per model chunk (at the model's rate).
         overlap_seconds: seconds of cross-fade between chunks.
         batch_size: chunks per model call; None: 1 on the CPU, 8 on a GPU.
         clip: what to do above full scale.
+        guard: bound the model's band by the input's own level, frame by frame
+            (:mod:`upband.enhancement.guard`); only with the merge.
     """
 
     output_rate: int | None = None
@@ -82,3 +85,21 @@ class Settings:
     overlap_seconds: float = OVERLAP_SECONDS
     batch_size: int | None = None
     clip: ClipPolicy = ClipPolicy()
+    guard: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse values that cannot work (:class:`SpecError`), for the Python API and the
+        command line alike (the option's name is in the message)."""
+        for value, name, low in ((self.chunk_seconds, "chunk_seconds", 0.0),
+                                 (self.overlap_seconds, "overlap_seconds", None)):
+            if not (math.isfinite(value) and (value > low if low is not None else value >= 0)):
+                flag = "--" + name.replace("_", "-")
+                raise SpecError(f"{flag} ({name}) must be a "
+                                f"{'positive' if low is not None else 'non-negative'} number of "
+                                f"seconds, got {value}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SpecError(f"--batch-size (batch_size) must be at least 1, got "
+                            f"{self.batch_size}")
+        if self.output_rate is not None and self.output_rate <= 0:
+            raise SpecError(f"--sample-rate (output rate) must be positive, got "
+                            f"{self.output_rate}")

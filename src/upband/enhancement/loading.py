@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from upband import states
-from upband.enhance.settings import UNITTEST_MODEL, default_model_name
+from upband.enhancement.settings import UNITTEST_MODEL, default_model_name
 from upband.errors import ModelError, SpecError
 from upband.models.base import WaveModel
 from upband.models.registry import PRETRAINED, build_model

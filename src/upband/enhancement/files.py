@@ -2,8 +2,8 @@
 
 :func:`enhance_file` checks the output once (:func:`check_output`: never the input, never an
 existing file unless asked), reads the file's format, detects its bandwidth from excerpts,
-takes the route :func:`~upband.enhance.pipeline.choose_route` decides, and streams the file
-through the :class:`~upband.enhance.pipeline.Pipeline` into the output in bounded memory.
+takes the route :func:`~upband.enhancement.pipeline.choose_route` decides, and streams the file
+through the :class:`~upband.enhancement.pipeline.Pipeline` into the output in bounded memory.
 :func:`run_batch` runs it over many files, turning a refused output into a ``skipped`` or
 ``failed`` record instead of an error.
 """
@@ -22,17 +22,18 @@ import numpy as np
 from upband import audio
 from upband.analysis import detect_file
 from upband.common.jsonnum import dumps_strict, json_number
-from upband.enhance.loading import ModelSpec, load_enhancer
-from upband.enhance.pipeline import Pipeline, Route, choose_route
-from upband.enhance.settings import (
+from upband.enhancement.loading import ModelSpec, load_enhancer
+from upband.enhancement.pipeline import Pipeline, Route, choose_route
+from upband.enhancement.settings import (
     CHUNK_SECONDS,
+    CLIP_MODES,
     OUTPUT_TEMPLATE,
     OVERLAP_SECONDS,
     ClipPolicy,
     Settings,
 )
 from upband.errors import OutputExistsError, SpecError, UpbandError
-from upband.fsutil import atomic_write_text
+from upband.fsutil import atomic_write_text, refuse_input_as_output
 from upband.models.base import WaveModel
 
 #: Input blocks read per step, in seconds of input audio.
@@ -59,6 +60,10 @@ class FileReport:
     merge_cutoff_hz: float | None = None
     model: str = ""
     clip_gain: float = 1.0
+    #: the level guard (None: not applied): the model's band after it, relative to before
+    #: (dB, energy-weighted), and the share of STFT frames in which it lowered a band
+    guard_reduction_db: float | None = None
+    guard_limited_fraction: float | None = None
     seconds: float = 0.0
 
     @property
@@ -81,8 +86,7 @@ def _strict(value: Any) -> Any:
 def check_output(src: Path, dst: Path, *, overwrite: bool) -> None:
     """The output checks, in one place: ``dst`` is never ``src`` (:class:`SpecError`) and an
     existing ``dst`` is replaced only with ``overwrite`` (:class:`OutputExistsError`)."""
-    if src.resolve() == dst.resolve():
-        raise SpecError(f"{dst}: is the input; upband never overwrites its input")
+    refuse_input_as_output(src, dst)
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists (use --force to overwrite)")
 
@@ -92,7 +96,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  sample_rate: int | None = None, bit_depth: str | None = None,
                  merge: bool = True, chunk_seconds: float = CHUNK_SECONDS,
                  overlap_seconds: float = OVERLAP_SECONDS, batch_size: int | None = None,
-                 clip_mode: str = "rescale", overwrite: bool = False,
+                 clip_mode: str = CLIP_MODES[0], guard: bool = True, overwrite: bool = False,
                  progress: Callable[[float], None] | None = None) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
@@ -103,7 +107,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     Args:
         src: input file (WAV, FLAC, AIFF, OGG Vorbis/Opus, MP3, ...).
         dst: output file; its extension picks the container.
-        model: what :func:`~upband.enhance.load_enhancer` takes (None: the default model).
+        model: what :func:`~upband.enhancement.load_enhancer` takes (None: the default model).
         device: where the model runs: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         sample_rate: output rate (Hz); None: the input's from 44.1 kHz up, else 44.1 kHz
             (48 kHz for 8/16/24/32 kHz inputs).
@@ -115,6 +119,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
         clip_mode: an output above full scale is scaled down as a whole (``"rescale"``, which
             costs a second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
+        guard: bound the band the model adds by the input's own level, frame by frame
+            (:mod:`upband.enhancement.guard`; with the merge only).
         overwrite: replace an existing ``dst``.
         progress: called with the seconds of input audio processed since the last call.
 
@@ -133,7 +139,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     src, dst = Path(src), Path(dst)
     check_output(src, dst, overwrite=overwrite)
     settings = Settings(sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode))
+                        ClipPolicy(clip_mode), guard)
     info = audio.info(src)
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)
@@ -141,8 +147,12 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     found = detect_file(src, max_seconds=DETECT_SECONDS)
     route = choose_route(found, info.sample_rate, info.channels, net, settings)
     report = _new_report(src, dst, info, subtype, route, net)
-    report.clip_gain = _write_output(src, dst, lambda: Pipeline.build(net, route, settings),
-                                     info, subtype, settings.clip, overwrite, progress)
+    report.clip_gain, pipe = _write_output(src, dst,
+                                           lambda: Pipeline.build(net, route, settings), info,
+                                           subtype, settings.clip, overwrite, progress)
+    if pipe.guard is not None:
+        report.guard_reduction_db = round(pipe.guard.stats.reduction_db, 3)
+        report.guard_limited_fraction = round(pipe.guard.stats.limited_fraction, 4)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -172,8 +182,8 @@ def _read_blocks(src: Path, info: audio.AudioInfo) -> Iterator[tuple[np.ndarray,
 
 def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
                   info: audio.AudioInfo, subtype: str, clip: ClipPolicy, overwrite: bool,
-                  progress: Callable[[float], None] | None) -> float:
-    """Run a pipeline over ``src`` into ``dst``; returns the gain applied.
+                  progress: Callable[[float], None] | None) -> tuple[float, Pipeline]:
+    """Run a pipeline over ``src`` into ``dst``; returns the gain applied and the pipeline.
 
     The output is written as it comes (atomically). An output that is the input's own samples
     is written as it is; any other gets the clip policy and, to 16-bit, TPDF dither. If it went
@@ -207,7 +217,7 @@ def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
             continue
         writer.close()
         break
-    return gain
+    return gain, pipe
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,6 +251,7 @@ def plan_outputs(inputs: list[Path], output: Path | None, *, recursive: bool,
         output.suffix.lower() in audio.WRITE_FORMATS
     if single:
         assert output is not None
+        refuse_input_as_output(files[0][0], output)  # the command line asked for it: exit 2
         return [(files[0][0], output)]
     pairs = []
     for src, rel in files:

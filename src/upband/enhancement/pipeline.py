@@ -4,15 +4,15 @@
 
     input blocks ──resample──> model rate ──model stage──> model rate ──resample──┐
          │                                                                     v
-         └───────────────────resample──> output rate ──────────────────> BandMerge ──> output
+         └──────────resample──> output rate ──────────> LevelGuard ──> BandMerge ──> output
 
 :func:`choose_route` makes every decision about one input once: the output rate
 (:func:`output_rate` unless given), whether the model runs at all (not on an input that is
-already full band for the output rate, or silent: pass-through) and where the do-no-harm merge
-crosses over. :class:`Pipeline` follows a :class:`Route` block by block; every stage streams
-``[C, n]`` float32 blocks, so an hour of audio never sits in memory. The array path
-(:func:`upband.enhance.enhance`) and the file path (:func:`upband.enhance.enhance_file`) both
-use them.
+already full band for the output rate, or silent: pass-through), where the do-no-harm merge
+crosses over and whether the level guard bounds the model's band first. :class:`Pipeline`
+follows a :class:`Route` block by block; every stage streams ``[C, n]`` float32 blocks, so an
+hour of audio never sits in memory. The array path (:func:`upband.enhancement.enhance`) and the
+file path (:func:`upband.enhancement.enhance_file`) both use them.
 
 The model enters the pipeline through one function, :func:`model_stage`, which sees the whole
 route (the detected cutoff included) and returns a :class:`Stage`: a later stage (phase repair
@@ -33,10 +33,11 @@ import numpy as np
 
 from upband import audio
 from upband.analysis import Bandwidth
-from upband.enhance.chunking import ChunkRunner
-from upband.enhance.loading import default_batch_size
-from upband.enhance.merge import MERGE_TRANSITION, BandMerge
-from upband.enhance.settings import Settings
+from upband.enhancement.chunking import ChunkRunner
+from upband.enhancement.guard import LevelGuard
+from upband.enhancement.loading import default_batch_size
+from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
+from upband.enhancement.settings import Settings
 from upband.models.base import WaveModel
 
 #: Rates at which a low-rate input is said to be of the 48 kHz family.
@@ -57,7 +58,8 @@ class Route:
     ``passthrough``: the model does not run (the input is already full band for
     ``output_rate``, or silent); the output is the input, resampled if the rates differ.
     ``merge_cutoff_hz``: where the merge hands over from the input to the model (None: no
-    merge, the model's output is used for the whole band).
+    merge, the model's output is used for the whole band). ``guard``: the model's band is
+    bounded by the input's own level first (:class:`~upband.enhancement.guard.LevelGuard`).
     """
 
     input_rate: int
@@ -67,6 +69,14 @@ class Route:
     bandwidth: Bandwidth
     passthrough: bool
     merge_cutoff_hz: float | None
+    guard: bool = False
+    model_channels: int = 2
+
+    @property
+    def joint_channels(self) -> bool:
+        """The channels go through the model together (a stereo file and a stereo model);
+        otherwise each is enhanced on its own, and so are the stages after the model."""
+        return self.channels == self.model_channels
 
     @property
     def copies_input(self) -> bool:
@@ -98,7 +108,8 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
     cutoff = None
     if settings.merge and not full:
         cutoff = min(bandwidth.cutoff_hz, rate / 2 / (1 + MERGE_TRANSITION) * 0.999)
-    return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff)
+    return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff,
+                 guard=settings.guard and cutoff is not None, model_channels=model.channels)
 
 
 def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -112,12 +123,15 @@ def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
 
     Returns:
         ``x`` on a pass-through route, ``m`` when there is no merge, else the do-no-harm band
-        merge of the two (:class:`~upband.enhance.merge.BandMerge`), float32 ``[C, T]``.
+        merge of the two (:class:`~upband.enhancement.merge.BandMerge`), float32 ``[C, T]``.
     """
     if route.passthrough:
         return x
     if route.merge_cutoff_hz is None:
         return m
+    if route.guard:
+        x, m = LevelGuard(route.merge_cutoff_hz, route.output_rate, x.shape[0],
+                          joint=route.joint_channels).push(x, m, last=True)
     return BandMerge(route.merge_cutoff_hz, route.output_rate, x.shape[0]).push(x, m, last=True)
 
 
@@ -134,7 +148,7 @@ class Stage(Protocol):
 def model_stage(model: WaveModel, route: Route, settings: Settings) -> Stage:
     """The model as a pipeline stage: the model's output enters the pipeline here only.
 
-    Today the chunked model (:class:`~upband.enhance.chunking.ChunkRunner`) with the chunk,
+    Today the chunked model (:class:`~upband.enhancement.chunking.ChunkRunner`) with the chunk,
     overlap and batch size of ``settings``.
     """
     rate = route.model_rate
@@ -156,11 +170,16 @@ class Pipeline:
         self._direct = audio.StreamResampler(sr_in, sr_out, c)
         self._stage = None if route.passthrough else stage
         self._merge = None
+        #: the level guard of the model's band (None: not on this route)
+        self.guard: LevelGuard | None = None
         if self._stage is not None:
             self._to_model = audio.StreamResampler(sr_in, sr_m, c)
             self._from_model = audio.StreamResampler(sr_m, sr_out, c)
             if route.merge_cutoff_hz is not None:
                 self._merge = BandMerge(route.merge_cutoff_hz, sr_out, c)
+                if route.guard:
+                    self.guard = LevelGuard(route.merge_cutoff_hz, sr_out, c,
+                                            joint=route.joint_channels)
         self._x = np.zeros((c, 0), np.float32)
         self._m = np.zeros((c, 0), np.float32)
 
@@ -186,6 +205,8 @@ class Pipeline:
         self._x = np.concatenate([self._x, x], axis=1)
         self._m = np.concatenate([self._m, m], axis=1)
         n = min(self._x.shape[1], self._m.shape[1])
-        out = self._merge.push(self._x[:, :n], self._m[:, :n], last=last)
+        x, m = self._x[:, :n], self._m[:, :n]
         self._x, self._m = self._x[:, n:], self._m[:, n:]
-        return out
+        if self.guard is not None:
+            x, m = self.guard.push(x, m, last=last)
+        return self._merge.push(x, m, last=last)

@@ -1,0 +1,198 @@
+"""The level guard: the band the model adds above the cutoff is never louder than the input
+itself makes plausible, frame by frame.
+
+A model that adds a band at a level it never checks is heard as hiss on quiet music and in the
+silences between notes. The guard bounds it by what the input still shows: in every STFT frame
+(Hann, ``N_FFT`` = 2 048 at 44.1 kHz and scaled with the rate, hop N/4), the level of the top
+octave of the kept band ``[fc/2, fc)`` is the reference, and each 1/3-octave band of the model's
+output above the cutoff may not exceed
+
+    reference − slope · (octaves from the reference band's centre) + ``MARGIN_DB``,
+
+where ``slope`` (dB per octave) is how fast the input's own spectrum falls between its two top
+octaves ``[fc/4, fc/2)`` and ``[fc/2, fc)``, smoothed over ``SLOPE_SECONDS`` of non-silent
+frames and kept within ``SLOPE_RANGE``. A band above its bound is scaled down to it; the guard
+never makes a band louder. So the added band follows the music in time (it falls with the input
+in a fade or a silence) and in level (a soft piece with a steep roll-off gets a soft band).
+
+Only the model's bins above the cutoff change; the do-no-harm merge that follows keeps the
+input below the cutoff anyway. :class:`LevelGuard` streams: block boundaries do not change the
+output (the frames and the slope's smoothing advance sample by sample, the same in one pass).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: STFT size at 44.1 kHz (scaled with the rate to a power of two), hop = N / ``OVERLAP``.
+N_FFT_44K = 2048
+OVERLAP = 4
+#: Headroom of the bound over the input's extrapolated level (dB).
+MARGIN_DB = 3.0
+#: Time constant of the slope's smoothing (seconds of non-silent frames).
+SLOPE_SECONDS = 3.0
+#: The slope is kept within this range (dB per octave); before the first non-silent frame the
+#: steepest is used.
+SLOPE_RANGE = (0.0, 30.0)
+#: A frame whose reference band is below this level (dB; 0 = white noise of unit variance)
+#: counts as silent.
+SILENT_DB = -100.0
+#: Bands per octave of the bound.
+BANDS_PER_OCTAVE = 3
+_EPS = 1e-20
+
+
+@dataclass
+class GuardStats:
+    """What the guard did to one signal: ``reduction_db`` is the level of the guarded band
+    relative to the model's (0 = untouched, -6 = half the amplitude), energy-weighted over the
+    whole signal; ``limited_fraction`` the share of frames in which a band was lowered."""
+
+    frames: int = 0
+    limited_frames: int = 0
+    energy_in: float = 0.0
+    energy_out: float = 0.0
+
+    @property
+    def reduction_db(self) -> float:
+        if self.energy_in <= 0:
+            return 0.0
+        return 10 * math.log10(max(self.energy_out, _EPS) / self.energy_in)
+
+    @property
+    def limited_fraction(self) -> float:
+        return self.limited_frames / self.frames if self.frames else 0.0
+
+
+def fft_size(sample_rate: int) -> int:
+    """``N_FFT_44K`` scaled to ``sample_rate`` (a power of two)."""
+    return 1 << max(8, round(math.log2(N_FFT_44K * sample_rate / 44100)))
+
+
+class LevelGuard:
+    """Streams the guard: ``push(x, m, last)`` takes aligned blocks of the input ``x`` and the
+    model's output ``m`` (float ``[C, n]`` at ``sample_rate``) and returns ``(x, m')``, equal
+    lengths, the guarded model output ``m'`` and the input samples it lines up with (a delay of
+    ``n_fft`` samples while streaming; all samples once ``last``).
+
+    ``joint``: the channels share one bound and one gain per band (a stereo pair keeps its
+    image); otherwise each channel is guarded on its own (channels enhanced one by one).
+    """
+
+    def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,
+                 joint: bool = True) -> None:
+        self.n = fft_size(sample_rate)
+        self.hop = self.n // OVERLAP
+        self.window = np.hanning(self.n + 1)[:-1]
+        energy = float(np.sum(self.window ** 2))
+        self.norm = energy / self.hop  # overlap-add sum of analysis x synthesis windows
+        self.pnorm = energy  # power per bin of unit-variance white noise is then 1
+        freqs = np.fft.rfftfreq(self.n, 1 / sample_rate)
+        kc = int(np.searchsorted(freqs, cutoff_hz))
+        self.kc = kc
+        self.ref = slice(max(1, kc // 2), kc)
+        self.low = slice(max(1, kc // 4), max(2, kc // 2))
+        self.bands, self.offsets = _bands(freqs, kc, cutoff_hz)
+        alpha = self.hop / (SLOPE_SECONDS * sample_rate)
+        self.alpha = min(1.0, alpha)
+        groups = 1 if joint else channels
+        self.joint = joint
+        #: per channel group: the input's slope (dB/octave), from its first non-silent frame on
+        self.slope: list[float | None] = [None] * groups
+        self.stats = GuardStats()
+        pad = self.n - self.hop  # the first frame ends one hop into the signal
+        self._x = np.zeros((channels, pad))
+        self._m = np.zeros((channels, pad))
+        self._ola = np.zeros((channels, self.n))
+        self._skip = pad  # output samples that belong to the zero padding
+        self._queue = np.zeros((channels, 0), np.float32)  # input waiting for its output
+        self._total = 0
+
+    def push(self, x: np.ndarray, m: np.ndarray, last: bool = False
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Feed aligned ``[C, n]`` blocks; return ``(x_out, m_out)`` float32, equal lengths."""
+        self._total += x.shape[1]
+        self._queue = np.concatenate([self._queue, x.astype(np.float32)], axis=1)
+        self._x = np.concatenate([self._x, x.astype(np.float64)], axis=1)
+        self._m = np.concatenate([self._m, m.astype(np.float64)], axis=1)
+        if last:
+            zeros = np.zeros((x.shape[0], self.n))
+            self._x = np.concatenate([self._x, zeros], axis=1)
+            self._m = np.concatenate([self._m, zeros], axis=1)
+        out = []
+        while self._x.shape[1] >= self.n:
+            self._ola += self._frame(self._x[:, :self.n], self._m[:, :self.n])
+            out.append(self._ola[:, :self.hop].copy())
+            self._ola = np.concatenate([self._ola[:, self.hop:],
+                                        np.zeros((self._ola.shape[0], self.hop))], axis=1)
+            self._x, self._m = self._x[:, self.hop:], self._m[:, self.hop:]
+        y = np.concatenate(out, axis=1) if out else np.zeros((x.shape[0], 0))
+        drop = min(self._skip, y.shape[1])
+        y, self._skip = y[:, drop:], self._skip - drop
+        if last:
+            y = y[:, :self._queue.shape[1]]
+        k = y.shape[1]
+        xs, self._queue = self._queue[:, :k], self._queue[:, k:]
+        return xs, y.astype(np.float32)
+
+    def _frame(self, xf: np.ndarray, mf: np.ndarray) -> np.ndarray:
+        """One frame: the model's spectrum with its bands above the cutoff bounded."""
+        w = self.window
+        spec_x = np.fft.rfft(xf * w, axis=1)
+        spec_m = np.fft.rfft(mf * w, axis=1)
+        px = np.abs(spec_x) ** 2 / self.pnorm  # [C, F]
+        pm = np.abs(spec_m) ** 2 / self.pnorm
+        if self.joint:
+            px, pm = px.sum(axis=0, keepdims=True), pm.sum(axis=0, keepdims=True)
+        gains = np.ones(pm.shape)
+        for g in range(pm.shape[0]):
+            gains[g] = self._gains(g, px[g], pm[g])
+        limited = bool(np.any(gains < 1.0))
+        above = slice(self.kc, None)
+        self.stats.frames += 1
+        self.stats.limited_frames += int(limited)
+        self.stats.energy_in += float(np.sum(pm[:, above]))
+        self.stats.energy_out += float(np.sum(pm[:, above] * gains[:, above] ** 2))
+        if not limited:
+            return mf * (w * w / self.norm)
+        return np.fft.irfft(spec_m * gains, n=self.n, axis=1) * w / self.norm
+
+    def _gains(self, group: int, px: np.ndarray, pm: np.ndarray) -> np.ndarray:
+        """Per-bin gains ``[F]`` of one channel group for one frame (1 below the cutoff)."""
+        ref_db = 10 * np.log10(np.mean(px[self.ref]) + _EPS)
+        slope = self.slope[group]
+        if ref_db > SILENT_DB:
+            low_db = 10 * np.log10(np.mean(px[self.low]) + _EPS)
+            now = float(np.clip(low_db - ref_db, *SLOPE_RANGE))
+            slope = now if slope is None else slope + self.alpha * (now - slope)
+            self.slope[group] = slope
+        steep = slope if slope is not None else SLOPE_RANGE[1]
+        gains = np.ones(pm.shape[0])
+        for (a, b), octaves in zip(self.bands, self.offsets, strict=True):
+            level = 10 * np.log10(np.mean(pm[a:b]) + _EPS)
+            bound = ref_db - steep * octaves + MARGIN_DB
+            if level > bound:
+                gains[a:b] = 10 ** ((bound - level) / 20)
+        return gains
+
+
+def _bands(freqs: np.ndarray, kc: int, cutoff_hz: float
+           ) -> tuple[list[tuple[int, int]], list[float]]:
+    """1/3-octave bin ranges from the cutoff bin to Nyquist, and each band's distance in
+    octaves from the reference band's centre (fc / sqrt 2)."""
+    bands, offsets = [], []
+    nyq_bin = len(freqs)
+    lo = kc
+    f_lo = max(cutoff_hz, freqs[min(kc, nyq_bin - 1)])
+    while lo < nyq_bin:
+        f_hi = f_lo * 2 ** (1 / BANDS_PER_OCTAVE)
+        hi = max(lo + 1, int(np.searchsorted(freqs, f_hi)))
+        hi = min(hi, nyq_bin)
+        centre = math.sqrt(f_lo * f_hi)
+        bands.append((lo, hi))
+        offsets.append(math.log2(centre / (cutoff_hz / math.sqrt(2))))
+        lo, f_lo = hi, f_hi
+    return bands, offsets

@@ -1,0 +1,128 @@
+"""The level guard: the band a model adds above the cutoff follows the input's own level in
+time, stays below the original in silences, never grows, and streams exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from upband.degrade import lowpass
+from upband.enhancement import enhance
+from upband.enhancement.guard import LevelGuard
+from upband.models.base import WaveModel
+
+SR = 44100
+CUTOFF = 8000.0
+
+
+def _notes(seconds: float = 4.0, floor_db: float = -90.0) -> np.ndarray:
+    """Decaying harmonic notes (to 20 kHz) with silent gaps between them and a noise floor."""
+    rng = np.random.default_rng(5)
+    t = np.arange(int(seconds * SR)) / SR
+    x = np.zeros((2, t.size))
+    for start in np.arange(0.0, seconds, 1.0):  # a note every second, 0.5 s long
+        on = (t >= start) & (t < start + 0.5)
+        f0 = 220.0 * 2 ** (rng.integers(0, 12) / 12)
+        env = np.exp(-(t - start) * 6.0) * on
+        for k in range(1, int(20000 / f0)):
+            x += 0.3 / k * env * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3))
+    x += 10 ** (floor_db / 20) * rng.standard_normal(x.shape)
+    return x.astype(np.float32)
+
+
+def _band_db(x: np.ndarray, lo: float, frames: slice | None = None) -> np.ndarray:
+    """Level above ``lo`` Hz per 2 048-sample frame (dB)."""
+    n = 2048
+    k = x.shape[1] // n
+    f = np.fft.rfftfreq(n, 1 / SR)
+    spec = np.fft.rfft(x[:, :k * n].reshape(2, k, n) * np.hanning(n), axis=2)
+    level = 10 * np.log10(np.mean(np.abs(spec[:, :, f > lo]) ** 2, axis=(0, 2)) + 1e-30)
+    return level if frames is None else level[frames]
+
+
+def _gaps(seconds: float = 4.0) -> np.ndarray:
+    """Frames well inside the silent halves of every second (after the notes' decay)."""
+    n = 2048
+    centres = (np.arange(int(seconds * SR) // n) + 0.5) * n / SR
+    return (centres % 1.0 > 0.75) & (centres % 1.0 < 0.95)
+
+
+def test_streaming_equals_one_pass() -> None:
+    x = lowpass(_notes(2.0), SR, CUTOFF, "butter:8").astype(np.float32)
+    m = x + 0.01 * np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+    xs, whole = LevelGuard(CUTOFF, SR, 2).push(x, m, last=True)
+    assert whole.shape == m.shape and np.array_equal(xs, x)
+    guard = LevelGuard(CUTOFF, SR, 2)
+    parts_x, parts_m, start = [], [], 0
+    for size in np.random.default_rng(2).integers(1, 5000, 100):
+        end = min(x.shape[1], start + int(size))
+        a, b = guard.push(x[:, start:end], m[:, start:end], last=end == x.shape[1])
+        parts_x.append(a)
+        parts_m.append(b)
+        start = end
+        if end == x.shape[1]:
+            break
+    assert np.array_equal(np.concatenate(parts_x, 1), x)
+    np.testing.assert_allclose(np.concatenate(parts_m, 1), whole, atol=1e-6)
+
+
+def test_a_band_within_its_bound_is_left_alone() -> None:
+    x = _notes(2.0)  # full band: the "model's band" is the input's own, at the input's level
+    guard = LevelGuard(CUTOFF, SR, 2)
+    _, out = guard.push(x, x, last=True)
+    assert guard.stats.reduction_db > -1.0  # at most the odd frame touched
+    np.testing.assert_allclose(out[:, 4096:-4096], x[:, 4096:-4096], atol=2e-2)
+
+
+def test_hiss_follows_the_music_and_stays_below_the_original_in_silences() -> None:
+    clean = _notes()
+    x = lowpass(clean, SR, CUTOFF, "butter:8").astype(np.float32)
+    hiss = 10 ** (-50 / 20) * np.random.default_rng(3).standard_normal(x.shape)
+    m = (x + hiss).astype(np.float32)  # a model that adds a constant floor above the cutoff
+    guard = LevelGuard(CUTOFF, SR, 2)
+    _, out = guard.push(x, m, last=True)
+    gaps = _gaps()
+    clean_db, model_db, out_db = (_band_db(s, 9000.0)[gaps] for s in (clean, m, out))
+    assert np.all(model_db > clean_db + 30)  # the floor the guard has to remove
+    assert np.all(out_db < clean_db + 3.0)  # in silences: not above the original's level
+    assert guard.stats.reduction_db < -1.0 and 0.3 < guard.stats.limited_fraction <= 1
+    # during the notes the band is kept at the music's level: not removed
+    notes = ~_gaps() & (np.arange(gaps.size) * 2048 / SR % 1.0 < 0.3)
+    assert np.median(_band_db(out, 9000.0)[notes]) > np.median(_band_db(clean, 9000.0)[notes]) - 20
+
+
+class _Hiss(WaveModel):
+    """Adds white noise at -40 dBFS: the failure the guard exists for."""
+
+    name = "test-hiss"
+
+    def __init__(self) -> None:
+        super().__init__(channels=2, stride=1)
+        self.level = torch.nn.Parameter(torch.tensor(0.01))
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        return self.level * torch.randn(x.shape, generator=g, dtype=x.dtype)
+
+    def _receptive_field(self) -> int:
+        return 1
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_enhance_keeps_the_input_below_the_cutoff_with_or_without_the_guard(guard: bool) -> None:
+    clean = _notes(3.0)
+    x = lowpass(clean, SR, CUTOFF, "butter:8").astype(np.float32)
+    y, rate = enhance(x, SR, model=_Hiss().eval(), device="cpu", guard=guard, clip_mode="none")
+    assert rate == SR and y.shape == x.shape
+    spec_x, spec_y = np.fft.rfft(x, axis=1), np.fft.rfft(y, axis=1)
+    f = np.fft.rfftfreq(x.shape[1], 1 / SR)
+    low = f < 6000
+    err = np.sum(np.abs(spec_y[:, low] - spec_x[:, low]) ** 2) / np.sum(np.abs(spec_x[:, low]) ** 2)
+    assert 10 * np.log10(err) < -60  # below the cutoff the output is the input
+    gaps = _gaps(3.0)
+    gap_db = np.median(_band_db(y, 10000.0)[gaps])
+    if guard:
+        assert gap_db < np.median(_band_db(clean, 10000.0)[gaps]) + 3.0
+    else:
+        assert gap_db > -60  # the hiss the guard removes
