@@ -8,12 +8,12 @@ uses the same rule; this module serves everything else (model files, JSON, corpu
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from upband.common.jsonnum import dumps_strict
 from upband.errors import SpecError
 
 PathLike = str | os.PathLike[str]
@@ -59,5 +59,5 @@ def atomic_write_text(path: PathLike, text: str) -> None:
 
 def atomic_write_json(path: PathLike, obj: Any) -> None:
     """:func:`atomic_write_bytes` of ``obj`` as indented JSON (NaN and inf refused)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    text = dumps_strict(obj, sort_keys=True) + "\n"
     atomic_write_bytes(path, text.encode())

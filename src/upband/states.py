@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import save as safetensors_save
 
 from upband.common.hashing import bytes_sha256, file_sha256
+from upband.common.jsonnum import dumps_strict
 from upband.common.tensorfile import TensorFileError, read_metadata, read_shapes, read_tensors
 from upband.common.version import __version__
 from upband.errors import ModelError
@@ -60,7 +61,7 @@ class ModelHeader:
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
-        return json.dumps({
+        return dumps_strict({
             "format": FORMAT,
             "format_version": self.format_version,
             "architecture": self.architecture,
@@ -68,7 +69,7 @@ class ModelHeader:
             "sample_rate": self.sample_rate,
             "upband_version": self.upband_version,
             "metadata": self.metadata,
-        }, sort_keys=True, allow_nan=False)
+        }, indent=None, sort_keys=True)
 
 
 def save_model(model: WaveModel, path: PathLike, *, sample_rate: int,

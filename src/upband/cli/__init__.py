@@ -35,6 +35,7 @@ from upband.cli.base import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_STATUS_HELP,
     EXIT_USAGE,
     FileFailed,
     Parser,
@@ -59,14 +60,6 @@ COMMANDS = {
     "evaluate": "run a paper's test protocol: tables and figures",
     "models": "list the model architectures and pretrained models",
 }
-
-EXIT_STATUS_HELP = (
-    "exit status: 0 all done; 1 at least one input file could not be processed (missing, "
-    "corrupt, unwritable output); 2 the command line is wrong (bad option or value, a path an "
-    "option names included; an output that is its input; an existing output without --force, "
-    "except in enhance, which keeps it and goes on; no inputs found) or an internal error; "
-    "130 interrupted. Errors are one line on stderr; UPBAND_DEBUG=1 shows an internal error's "
-    "traceback.")
 
 
 def get_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:

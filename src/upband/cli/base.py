@@ -81,3 +81,13 @@ def defaults_of(func: Callable[..., Any]) -> dict[str, Any]:
     """The keyword defaults of the library function ``func``, for options that mirror them."""
     return {k: p.default for k, p in inspect.signature(func).parameters.items()
             if p.default is not inspect.Parameter.empty}
+
+
+#: The exit-status rule, the epilog of every command's ``--help``.
+EXIT_STATUS_HELP = (
+    "exit status: 0 all done; 1 at least one input file could not be processed (missing, "
+    "corrupt, unwritable output); 2 the command line is wrong (bad option or value, a path an "
+    "option names included; an output that is its input; an existing output without --force, "
+    "except in enhance, which keeps it and goes on; no inputs found) or an internal error; "
+    "130 interrupted. Errors are one line on stderr; UPBAND_DEBUG=1 shows an internal error's "
+    "traceback.")

@@ -8,7 +8,14 @@ import sys
 import warnings
 from pathlib import Path
 
-from upband.cli.base import EXIT_FAILED, EXIT_OK, Parser, defaults_of, input_files
+from upband.cli.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STATUS_HELP,
+    Parser,
+    defaults_of,
+    input_files,
+)
 from upband.data.corpus import (
     DEFAULT_SPLITS,
     STORAGES,
@@ -39,13 +46,13 @@ def configure(corpus: argparse.ArgumentParser) -> None:
         "each file's bandwidth, skip files whose own cutoff is too low, split train/validation/"
         "test by file with a stable hash and write an index plus shards. A source may carry its "
         "licence as PATH::LICENCE. Files that fail to decode are skipped; the exit status is "
-        "then 1."))
+        "then 1.", epilog=EXIT_STATUS_HELP))
     pack_defaults = defaults_of(pack_corpus)
     p = actions.add_parser(
         "pack", help="re-pack shards as FLAC/Opus files of at most N MiB",
         description="Re-pack a corpus into compressed files of at most --max-mib MiB each, to "
         "carry it to another machine. FLAC is lossless; Opus is lossy (nothing above 20 kHz) "
-        "and must not serve as a high-frequency training reference.")
+        "and must not serve as a high-frequency training reference.", epilog=EXIT_STATUS_HELP)
     p.add_argument("corpus", type=Path, metavar="CORPUS")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
     p.add_argument("--codec", default=pack_defaults["codec"], choices=PACK_CODECS)
@@ -53,13 +60,15 @@ def configure(corpus: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=run_pack)
-    p = actions.add_parser("unpack", help="turn a packed corpus back into .npy shards")
+    p = actions.add_parser("unpack", help="turn a packed corpus back into .npy shards",
+                           epilog=EXIT_STATUS_HELP)
     p.add_argument("corpus", type=Path, metavar="CORPUS")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=run_pack)
-    p = actions.add_parser("info", help="hours per split, skipped files, licences")
+    p = actions.add_parser("info", help="hours per split, skipped files, licences",
+                           epilog=EXIT_STATUS_HELP)
     p.add_argument("corpus", type=Path, metavar="CORPUS")
     p.add_argument("--verify", action="store_true", help="check every shard's sha256")
     p.add_argument("--json", action="store_true")

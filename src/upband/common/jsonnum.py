@@ -24,3 +24,12 @@ def json_number(value: float) -> float | str | None:
 def dumps_strict(obj: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
     """``json.dumps`` that refuses NaN and infinity (convert them with :func:`json_number`)."""
     return json.dumps(obj, indent=indent, sort_keys=sort_keys, allow_nan=False)
+
+
+def strict_values(obj: Any) -> Any:
+    """``obj`` with every float inside its dicts and lists passed through :func:`json_number`."""
+    if isinstance(obj, dict):
+        return {k: strict_values(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_values(v) for v in obj]
+    return json_number(obj) if isinstance(obj, float) else obj

@@ -21,7 +21,7 @@ import numpy as np
 
 from upband import audio
 from upband.analysis import detect_file
-from upband.common.jsonnum import dumps_strict, json_number
+from upband.common.jsonnum import dumps_strict, strict_values
 from upband.enhancement.loading import ModelSpec, load_enhancer
 from upband.enhancement.pipeline import Pipeline, Route, choose_route
 from upband.enhancement.settings import (
@@ -74,13 +74,7 @@ class FileReport:
     def to_dict(self) -> dict[str, Any]:
         """The record as strict JSON values (non-finite numbers per
         :func:`upband.common.jsonnum.json_number`)."""
-        return _strict({**asdict(self), "real_time_factor": round(self.real_time_factor, 5)})
-
-
-def _strict(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    return json_number(value) if isinstance(value, float) else value
+        return strict_values({**asdict(self), "real_time_factor": round(self.real_time_factor, 5)})
 
 
 def check_output(src: Path, dst: Path, *, overwrite: bool) -> None:

@@ -3,7 +3,6 @@ folder (see :mod:`upband.evaluate` for the pieces)."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from upband.common.clock import utcnow
 from upband.common.version import __version__
 from upband.errors import EvaluationError, MissingDependencyError, NotAFileError, OutputExistsError
 from upband.evaluate import (
@@ -200,7 +200,7 @@ def _report_meta(proto: Protocol, state: State, summary: Summary,
     config = state.config
     return {
         "upband_version": __version__,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utcnow(),
         "command": command or "(python API) upband.evaluate.evaluate",
         "protocol": {"name": proto.name, "description": proto.description,
                      "source": proto.source, "sample_rate": proto.sample_rate,

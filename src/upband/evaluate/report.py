@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from upband.common.clock import format_clock
-from upband.common.jsonnum import json_number
+from upband.common.jsonnum import dumps_strict, json_number
 from upband.evaluate.protocols import Protocol
 from upband.evaluate.runner import FileResult
 from upband.evaluate.scoring import METRICS, delta, format_value, mean
@@ -209,7 +208,7 @@ def results_csv(results: Sequence[FileResult]) -> str:
 
 def summary_json(summary: Summary, meta: dict[str, Any]) -> str:
     """``summary.json``: the run's facts (``meta``) and the means / Δ per cell."""
-    return json.dumps({**meta, "results": summary.to_dict()}, indent=2, allow_nan=False) + "\n"
+    return dumps_strict({**meta, "results": summary.to_dict()}) + "\n"
 
 
 # --------------------------------------------------------------------------------------------

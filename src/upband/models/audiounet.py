@@ -1,7 +1,7 @@
 """AudioUNet: the sub-pixel U-Net of Kuleshov, Enam & Ermon, "Audio super-resolution using neural
 networks" (ICLR workshop 2017), §3.2 and Fig. 1.
 
-The layer list below is that of the released code (docs/readings/sulun-davies.md), which the
+The layer list below is that of the released code (docs/readings/kuleshov.md), which the
 paper's text gets wrong in places (it prints ``max``/``min`` the other way round):
 
 * ``B = 4`` down blocks ``b = 1..4``: conv with ``min(2^(6+b), 512)`` filters (128, 256, 512, 512)

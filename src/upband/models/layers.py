@@ -2,7 +2,8 @@
 
 * :class:`Subpixel1d` / :class:`SpaceToDepth1d` -- the 1-D pixel shuffle of Shi et al. (2016) and
   its inverse (a polyphase split), in the TensorFlow ``batch_to_space`` channel order used by the
-  released code of Kuleshov et al. and Sulun & Davies (docs/readings/sulun-davies.md).
+  released code of Kuleshov et al. and Sulun & Davies (docs/readings/kuleshov.md,
+  docs/readings/sulun-davies.md).
 * :class:`PQMF` -- a cosine-modulated pseudo-QMF filter bank (near-perfect-reconstruction
   sub-band analysis and synthesis with fixed filters).
 * :class:`ReceptiveField` -- exact receptive-field arithmetic for stacks of (transposed)

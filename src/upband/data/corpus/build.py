@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from upband import audio
+from upband.common.clock import utcnow
 from upband.common.hashing import file_sha256
 from upband.common.progress import audio_bar
 from upband.common.version import __version__
@@ -36,7 +37,7 @@ from upband.data.corpus.records import (
 )
 from upband.data.corpus.sources import Source, find_sources
 from upband.data.corpus.splits import DEFAULT_SPLITS, check_splits, forced_split, matching, split_of
-from upband.data.corpus.staging import Staging, utcnow, write_npy_shards
+from upband.data.corpus.staging import Staging, write_npy_shards
 from upband.errors import SpecError, UpbandError
 
 #: Default ``min_cutoff_hz`` as a fraction of the corpus Nyquist rate (see ``default_min_cutoff``).

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from upband import audio
+from upband.common.clock import utcnow
 from upband.common.progress import audio_bar
 from upband.data.corpus.reading import Corpus, open_corpus
 from upband.data.corpus.records import SPLITS, CorpusSummary, FileRecord, Piece
-from upband.data.corpus.staging import Staging, utcnow, write_npy_shards
+from upband.data.corpus.staging import Staging, write_npy_shards
 from upband.errors import DecodeError, SpecError, UnsupportedFormatError
 
 #: Sample rates an Opus stream can carry.

@@ -7,7 +7,6 @@ like a corpus.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import shutil
 import tempfile
@@ -38,11 +37,6 @@ from upband.fsutil import atomic_write_text, umask
 Progress = Callable[[int], None]
 #: (record, first frame of the record, frames) placed one after another in one shard.
 _Layout = list[list[tuple[FileRecord, int, int]]]
-
-
-def utcnow() -> str:
-    """The current UTC time, ISO 8601 to the second (the corpus' ``created`` stamps)."""
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 class Staging:

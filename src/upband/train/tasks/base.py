@@ -97,9 +97,11 @@ class Task:
     # ---------------------------------------------------------------- the step
 
     def train(self) -> None:
-        """Put the trained networks in training mode (EMA copies stay in eval mode)."""
+        """Put the trained networks in training mode: those with a trainable parameter (EMA
+        copies and frozen helpers, such as a fixed feature network, stay in eval mode)."""
         for module in self.modules.values():
-            if not isinstance(module, ModelEMA):
+            if not isinstance(module, ModelEMA) and any(
+                    p.requires_grad for p in module.parameters()):
                 module.train()
 
     def set_rates(self, step: int) -> None:
