@@ -106,15 +106,16 @@ class LevelGuard:
         pad = self.n - self.hop  # the first frame ends one hop into the signal
         self._x = np.zeros((channels, pad))
         self._m = np.zeros((channels, pad))
-        self._ola = np.zeros((channels, self.n))
+        self._ola = np.zeros((channels, pad))  # overlap-add tail of the frames so far
         self._skip = pad  # output samples that belong to the zero padding
         self._queue = np.zeros((channels, 0), np.float32)  # input waiting for its output
-        self._total = 0
+        self.starts = np.array([a for a, _ in self.bands], dtype=np.intp) - kc
+        self.counts = np.array([b - a for a, b in self.bands], dtype=np.intp)
+        self.offsets_arr = np.asarray(self.offsets, dtype=np.float64)
 
     def push(self, x: np.ndarray, m: np.ndarray, last: bool = False
              ) -> tuple[np.ndarray, np.ndarray]:
         """Feed aligned ``[C, n]`` blocks; return ``(x_out, m_out)`` float32, equal lengths."""
-        self._total += x.shape[1]
         self._queue = np.concatenate([self._queue, x.astype(np.float32)], axis=1)
         self._x = np.concatenate([self._x, x.astype(np.float64)], axis=1)
         self._m = np.concatenate([self._m, m.astype(np.float64)], axis=1)
@@ -122,14 +123,20 @@ class LevelGuard:
             zeros = np.zeros((x.shape[0], self.n))
             self._x = np.concatenate([self._x, zeros], axis=1)
             self._m = np.concatenate([self._m, zeros], axis=1)
-        out = []
-        while self._x.shape[1] >= self.n:
-            self._ola += self._frame(self._x[:, :self.n], self._m[:, :self.n])
-            out.append(self._ola[:, :self.hop].copy())
-            self._ola = np.concatenate([self._ola[:, self.hop:],
-                                        np.zeros((self._ola.shape[0], self.hop))], axis=1)
-            self._x, self._m = self._x[:, self.hop:], self._m[:, self.hop:]
-        y = np.concatenate(out, axis=1) if out else np.zeros((x.shape[0], 0))
+        frames = (self._x.shape[1] - self.n) // self.hop + 1 if self._x.shape[1] >= self.n else 0
+        y = np.zeros((x.shape[0], 0))
+        if frames:
+            view = np.lib.stride_tricks.sliding_window_view
+            fx = view(self._x, self.n, axis=1)[:, ::self.hop][:, :frames]  # [C, K, n]
+            fm = view(self._m, self.n, axis=1)[:, ::self.hop][:, :frames]
+            synth = self._frames(fx, fm)
+            ola = np.zeros((x.shape[0], (frames - 1) * self.hop + self.n))
+            ola[:, :self._ola.shape[1]] += self._ola
+            for k in range(frames):
+                ola[:, k * self.hop:k * self.hop + self.n] += synth[:, k]
+            y, self._ola = ola[:, :frames * self.hop], ola[:, frames * self.hop:]
+            self._x = self._x[:, frames * self.hop:]
+            self._m = self._m[:, frames * self.hop:]
         drop = min(self._skip, y.shape[1])
         y, self._skip = y[:, drop:], self._skip - drop
         if last:
@@ -138,45 +145,44 @@ class LevelGuard:
         xs, self._queue = self._queue[:, :k], self._queue[:, k:]
         return xs, y.astype(np.float32)
 
-    def _frame(self, xf: np.ndarray, mf: np.ndarray) -> np.ndarray:
-        """One frame: the model's spectrum with its bands above the cutoff bounded."""
+    def _frames(self, fx: np.ndarray, fm: np.ndarray) -> np.ndarray:
+        """``[C, K, n]`` frames of input and model -> the model's frames with the bands above
+        the cutoff bounded, windowed for overlap-add."""
         w = self.window
-        spec_x = np.fft.rfft(xf * w, axis=1)
-        spec_m = np.fft.rfft(mf * w, axis=1)
-        px = np.abs(spec_x) ** 2 / self.pnorm  # [C, F]
+        spec_x = np.fft.rfft(fx * w, axis=-1)
+        spec_m = np.fft.rfft(fm * w, axis=-1)
+        px = np.abs(spec_x) ** 2 / self.pnorm  # [C, K, F]
         pm = np.abs(spec_m) ** 2 / self.pnorm
         if self.joint:
             px, pm = px.sum(axis=0, keepdims=True), pm.sum(axis=0, keepdims=True)
+        ref_db = 10 * np.log10(px[..., self.ref].mean(axis=-1) + _EPS)  # [G, K]
+        low_db = 10 * np.log10(px[..., self.low].mean(axis=-1) + _EPS)
+        slopes = self._slopes(ref_db, low_db)
+        above = pm[..., self.kc:]
+        level = 10 * np.log10(np.add.reduceat(above, self.starts, axis=-1) / self.counts + _EPS)
+        bound = ref_db[..., None] - slopes[..., None] * self.offsets_arr + MARGIN_DB
+        band_gain = np.minimum(1.0, 10 ** ((bound - level) / 20))  # [G, K, B]
         gains = np.ones(pm.shape)
-        for g in range(pm.shape[0]):
-            gains[g] = self._gains(g, px[g], pm[g])
-        limited = bool(np.any(gains < 1.0))
-        above = slice(self.kc, None)
-        self.stats.frames += 1
-        self.stats.limited_frames += int(limited)
-        self.stats.energy_in += float(np.sum(pm[:, above]))
-        self.stats.energy_out += float(np.sum(pm[:, above] * gains[:, above] ** 2))
-        if not limited:
-            return mf * (w * w / self.norm)
-        return np.fft.irfft(spec_m * gains, n=self.n, axis=1) * w / self.norm
+        gains[..., self.kc:] = np.repeat(band_gain, self.counts, axis=-1)
+        self.stats.frames += fx.shape[1]
+        self.stats.limited_frames += int(np.sum(np.any(band_gain < 1.0, axis=(0, 2))))
+        self.stats.energy_in += float(np.sum(above))
+        self.stats.energy_out += float(np.sum(above * gains[..., self.kc:] ** 2))
+        return np.fft.irfft(spec_m * gains, n=self.n, axis=-1) * w / self.norm
 
-    def _gains(self, group: int, px: np.ndarray, pm: np.ndarray) -> np.ndarray:
-        """Per-bin gains ``[F]`` of one channel group for one frame (1 below the cutoff)."""
-        ref_db = 10 * np.log10(np.mean(px[self.ref]) + _EPS)
-        slope = self.slope[group]
-        if ref_db > SILENT_DB:
-            low_db = 10 * np.log10(np.mean(px[self.low]) + _EPS)
-            now = float(np.clip(low_db - ref_db, *SLOPE_RANGE))
-            slope = now if slope is None else slope + self.alpha * (now - slope)
-            self.slope[group] = slope
-        steep = slope if slope is not None else SLOPE_RANGE[1]
-        gains = np.ones(pm.shape[0])
-        for (a, b), octaves in zip(self.bands, self.offsets, strict=True):
-            level = 10 * np.log10(np.mean(pm[a:b]) + _EPS)
-            bound = ref_db - steep * octaves + MARGIN_DB
-            if level > bound:
-                gains[a:b] = 10 ** ((bound - level) / 20)
-        return gains
+    def _slopes(self, ref_db: np.ndarray, low_db: np.ndarray) -> np.ndarray:
+        """The input's slope (dB/octave) per channel group and frame: smoothed over the
+        non-silent frames in order, the steepest before the first one."""
+        out = np.empty(ref_db.shape)
+        for g in range(ref_db.shape[0]):
+            slope = self.slope[g]
+            for k in range(ref_db.shape[1]):
+                if ref_db[g, k] > SILENT_DB:
+                    now = min(max(low_db[g, k] - ref_db[g, k], SLOPE_RANGE[0]), SLOPE_RANGE[1])
+                    slope = now if slope is None else slope + self.alpha * (now - slope)
+                out[g, k] = slope if slope is not None else SLOPE_RANGE[1]
+            self.slope[g] = slope
+        return out
 
 
 def _bands(freqs: np.ndarray, kc: int, cutoff_hz: float
