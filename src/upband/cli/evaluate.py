@@ -60,6 +60,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    f"(Lattner & Nistal; default {DEFAULT_BEST_OF})")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"seed of the per-file degradation draws (default {DEFAULT_SEED})")
+    p.add_argument("--no-guard", action="store_true",
+                   help="no level guard on the models' added band (upband enhance --no-guard)")
     p.add_argument("--no-merge", action="store_true",
                    help="score the models' raw output, as the papers do (default: the "
                    "do-no-harm merge of upband enhance)")
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                       jobs=args.jobs, limit_seconds=args.limit_seconds, device=args.device,
                       visqol=not args.no_visqol, vggish=[str(v) for v in args.vggish],
                       seed=args.seed, best_of=args.best_of, merge=not args.no_merge,
+                      guard=not args.no_guard,
                       force=args.force, command=command, on_file=on_file)
     except EvaluationError as err:
         print_error(str(err))

@@ -164,6 +164,8 @@ class Pipeline:
     """
 
     def __init__(self, route: Route, stage: Stage | None) -> None:
+        if stage is None and not route.passthrough:
+            raise ValueError("a route that runs the model needs its stage (model_stage)")
         self.route = route
         c, sr_in, sr_out, sr_m = route.channels, route.input_rate, route.output_rate, \
             route.model_rate

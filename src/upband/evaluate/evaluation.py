@@ -74,7 +74,8 @@ def _condition_meta(cond: Condition, results: Sequence[FileResult]) -> dict[str,
 
 def _system_meta(state: State) -> list[dict[str, str]]:
     out = [{"name": b, "description": DESCRIPTIONS[b]} for b in state.config.baselines]
-    merge = "do-no-harm merge" if state.config.merge else "raw model output (--no-merge)"
+    merge = ("do-no-harm merge" + ("" if state.config.guard else ", no level guard")
+             if state.config.merge else "raw model output (--no-merge)")
     for (label, net), spec in zip(state.models.items(), state.config.models, strict=True):
         draws = draws_of(state, label)
         out.append({"name": label, "description":
@@ -121,7 +122,8 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
              output: str | os.PathLike[str] | None = None, split: str | None = None,
              jobs: int = DEFAULT_JOBS, limit_seconds: float | None = None, device: str = "auto",
              visqol: bool = True, vggish: Sequence[str] = (), seed: int = DEFAULT_SEED,
-             best_of: int = DEFAULT_BEST_OF, merge: bool = True, force: bool = False,
+             best_of: int = DEFAULT_BEST_OF, merge: bool = True, guard: bool = True,
+             force: bool = False,
              command: str | None = None,
              on_file: Callable[[FileResult, int, int], None] | None = None) -> Evaluation:
     """Run ``protocol`` on the clean music in ``data`` and write the report folder.
@@ -142,6 +144,8 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
         best_of: draws per file for stochastic models (the best per metric is kept).
         merge: apply the do-no-harm merge to the models' output, as ``upband enhance`` does;
             ``False`` scores the raw network output, as the papers do.
+        guard: bound the model's added band by the input's level, as ``upband enhance``
+            does (with the merge only).
         command: the command line to print in the report.
         on_file: called as ``on_file(result, done, total)`` after every file.
 
@@ -157,7 +161,8 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
     dataset = find_items(data, split)
     config = make_config(proto.name, models=models, baselines=baselines, device=device,
                          limit_seconds=limit_seconds, visqol=visqol, vggish=vggish, seed=seed,
-                         best_of=best_of, corpus=dataset.corpus, jobs=jobs, merge=merge)
+                         best_of=best_of, corpus=dataset.corpus, jobs=jobs, merge=merge,
+                         guard=guard)
     state = State(config)  # loads the models: a bad one fails before any work
     results = run(config, dataset.items, jobs=jobs, on_file=on_file, state=state)
     ok = [r for r in results if r.error is None]
@@ -206,7 +211,8 @@ def _report_meta(proto: Protocol, state: State, summary: Summary,
                      "source": proto.source, "sample_rate": proto.sample_rate,
                      "channels": proto.channels, "layout": proto.layout},
         "data": str(data), "split": split, "seed": config.seed,
-        "limit_seconds": config.limit_seconds, "merge": config.merge, "device": config.device,
+        "limit_seconds": config.limit_seconds, "merge": config.merge, "guard": config.guard,
+        "device": config.device,
         "conditions": [_condition_meta(c, ok) for c in proto.conditions],
         "systems": _system_meta(state),
         "metrics": summary.metrics,

@@ -69,6 +69,7 @@ class Config:
     corpus: str | None = None
     threads: int | None = None
     merge: bool = True
+    guard: bool = True
 
 
 @dataclass
@@ -233,7 +234,8 @@ def _model_output(state: State, label: str, degraded: np.ndarray, seed: int,
     torch.manual_seed(seed)
     y, _ = enhance(degraded, state.protocol.sample_rate, model=state.models[label],
                    device=state.config.device, output_sample_rate=state.protocol.sample_rate,
-                   clip_mode="none", bandwidth=found, merge=state.config.merge)
+                   clip_mode="none", bandwidth=found, merge=state.config.merge,
+                   guard=state.config.guard)
     return audio.fit_length(np.asarray(y, np.float32), degraded.shape[-1])
 
 
@@ -332,7 +334,8 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
                 baselines: Sequence[str] = DEFAULT_BASELINES, device: str = "auto",
                 limit_seconds: float | None = None, visqol: bool = True,
                 vggish: Sequence[str] = (), seed: int = 0, best_of: int = 1,
-                corpus: str | None = None, jobs: int = 1, merge: bool = True) -> Config:
+                corpus: str | None = None, jobs: int = 1, merge: bool = True,
+                guard: bool = True) -> Config:
     """Check the options and resolve names; ``SpecError`` / ``ModelError`` for bad ones."""
     get_protocol(protocol)
     unknown = [b for b in baselines if b not in BASELINES]
@@ -355,7 +358,7 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     return Config(protocol, tuple(os.fspath(m) for m in models), tuple(labels), tuple(names),
                   dev, limit_seconds, visqol, tuple(os.fspath(v) for v in vggish), seed,
-                  best_of, corpus, threads, merge)
+                  best_of, corpus, threads, merge, guard)
 
 
 def run(config: Config, items: Sequence[Item], *, jobs: int = 1,
