@@ -366,3 +366,14 @@ def test_no_merge_scores_the_raw_network_output(capsys: pytest.CaptureFixture[st
         r = raw["results"][cond]["upband_unittest"]["snr"]["delta"]
         # the merge keeps the input's pass band, which the random network garbles
         assert r < m - 2.0, (cond, m, r)
+    # without the level guard: recorded, described, and the random network's band is louder,
+    # so it costs at least as much SNR as with the guard
+    code, _, err = run(capsys, *args, "--no-guard", "-o", str(tmp_path / "unguarded"))
+    assert code == 0, err
+    unguarded = strict_json(tmp_path / "unguarded" / "summary.json")
+    assert merged["guard"] is True and unguarded["guard"] is False
+    assert "do-no-harm merge, no level guard" in (tmp_path / "unguarded" / "report.md").read_text()
+    for cond in ("seen", "unseen"):
+        g = merged["results"][cond]["upband_unittest"]["snr"]["delta"]
+        u = unguarded["results"][cond]["upband_unittest"]["snr"]["delta"]
+        assert u <= g + 1e-9, (cond, g, u)
