@@ -37,7 +37,13 @@ from upband.audio.header import (
     is_audio_path,
 )
 from upband.audio.reading import AudioReader, decode_bytes, read
-from upband.audio.resampling import StreamResampler, fit_length, resample, resampled_length
+from upband.audio.resampling import (
+    PASSBAND,
+    StreamResampler,
+    fit_length,
+    resample,
+    resampled_length,
+)
 from upband.audio.writing import (
     SUBTYPE_ALIASES,
     WRITE_FORMATS,
@@ -54,6 +60,7 @@ from upband.audio.writing import (
 __all__ = [
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
+    "PASSBAND",
     "READ_EXTENSIONS",
     "SUBTYPE_ALIASES",
     "WRITE_FORMATS",

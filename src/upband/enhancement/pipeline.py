@@ -108,6 +108,10 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
     cutoff = None
     if settings.merge and not full:
         cutoff = min(bandwidth.cutoff_hz, rate / 2 / (1 + MERGE_TRANSITION) * 0.999)
+        if input_rate < rate:
+            # upsampled, the input's content ends at the resampler's pass band, below its own
+            # Nyquist: the merge hands over before that, or a hole opens between the bands
+            cutoff = min(cutoff, audio.PASSBAND * input_rate / 2 / (1 + MERGE_TRANSITION))
     return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff,
                  guard=settings.guard and cutoff is not None, model_channels=model.channels)
 
