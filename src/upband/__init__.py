@@ -13,7 +13,7 @@ bandwidth detector, ``upband.audio`` for I/O, ``upband.degrade`` for the degrada
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # OpenMP threads that spin while they wait steal the CPU from everything else on a busy machine:
 # under load, arunet-s ran 6x slower and small-chunk inference 60x slower with the default
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 # Effective only if torch is imported after upband; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from upband.common.lazy import lazy_names
 from upband.common.version import __version__
 from upband.errors import UpbandError
 
@@ -30,16 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["UpbandError", "__version__", "enhance", "enhance_file"]
 
-#: The functions of the top-level API and the modules they live in (they need torch, so they
-#: are imported on first use).
-_API = {"enhance": "upband.enhancement.arrays", "enhance_file": "upband.enhancement.files"}
-
-
-def __getattr__(name: str) -> Any:
-    """``upband.enhance`` and ``upband.enhance_file``, imported on first use (they need torch)."""
-    if name in _API:
-        module = __import__(_API[name], fromlist=[name])
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'upband' has no attribute {name!r}")
+#: ``upband.enhance`` and ``upband.enhance_file``: imported on first use (they need torch).
+__getattr__ = lazy_names(__name__, {"enhance": "enhancement.arrays",
+                                    "enhance_file": "enhancement.files"})

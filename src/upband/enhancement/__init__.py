@@ -20,9 +20,9 @@ two functions of the top-level API are ``upband.enhance`` (:func:`enhance`) and
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from upband.common.lazy import lazy_names
 from upband.enhancement.settings import (
     CHUNK_SECONDS,
     CLIP_MODES,
@@ -95,14 +95,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The names that need torch or scipy, imported from their module on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'upband.enhance' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"upband.enhancement.{module}"), name)
-    globals()[name] = value
-    return value
+#: The names that need torch or scipy, imported from their module on first use.
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

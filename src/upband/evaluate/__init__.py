@@ -14,9 +14,9 @@ and PNG figures. The pieces: :mod:`~upband.evaluate.protocols` (the papers' cond
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from upband.common.lazy import lazy_names
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, sbr
 from upband.evaluate.protocols import PROTOCOLS, Protocol, get_protocol
 
@@ -43,11 +43,5 @@ DEFAULT_SEED = 0
 _LAZY = {"evaluate": "evaluation", "Evaluation": "evaluation", "FileResult": "runner"}
 
 
-def __getattr__(name: str) -> Any:
-    """:func:`evaluate`, :class:`Evaluation` and :class:`FileResult`, imported on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'upband.evaluate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"upband.evaluate.{module}"), name)
-    globals()[name] = value
-    return value
+#: :func:`evaluate`, :class:`Evaluation` and :class:`FileResult`, imported on first use.
+__getattr__ = lazy_names(__name__, _LAZY)
