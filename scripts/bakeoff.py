@@ -32,6 +32,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-minutes", type=float, default=60.0,
                    help="compute at which the runs are compared (default 60 CPU minutes)")
     p.add_argument("--files", type=int, default=16, help="validation files (default 16)")
+    p.add_argument("--spacing-minutes", type=float, default=0.0,
+                   help="validate checkpoints at least this much compute apart (default: all)")
     p.add_argument("--seen", default="versatile", help="preset of the seen excerpts")
     p.add_argument("--unseen", default="sulun-unseen", help="preset of the unseen excerpts")
     p.add_argument("--note", type=Path, default=None, help="Markdown appended to README.md")
@@ -50,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         items = validation_items(args.corpus, seen_preset=args.seen, unseen_preset=args.unseen,
                                  max_files=args.files)
-        points = compare_runs(runs, args.corpus, items=items)
+        points = compare_runs(runs, args.corpus, items=items,
+                              spacing_minutes=args.spacing_minutes,
+                              budget_minutes=args.budget_minutes)
         note = args.note.read_text(encoding="utf-8") if args.note else ""
         written = write_comparison(points, args.output, budget_minutes=args.budget_minutes,
                                    note=note)

@@ -63,3 +63,13 @@ def test_two_runs_compared_at_equal_compute(corpus: Path, tmp_path: Path) -> Non
     assert written[1].read_bytes()[:4] == b"\x89PNG"
     text = written[2].read_text()
     assert "| slow | 4 |" in text and "| fast | 4 |" in text and "toy" in text
+    # thinned: the first and the last checkpoint within the budget of each run
+    thin = compare_runs(runs, corpus, items=items, spacing_minutes=1e6,
+                        budget_minutes=points[1].minutes + 1e-9)
+
+    budget = points[1].minutes + 1e-9
+    expected = [(q.run, q.step) for q in points if q.minutes <= budget]
+    if ("fast", 2) not in expected:  # a run with nothing inside the budget keeps its first
+        expected.append(("fast", 2))
+    assert [(q.run, q.step) for q in thin] == expected
+    assert [q.values for q in thin[:2]] == [points[0].values, points[1].values]

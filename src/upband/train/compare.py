@@ -67,23 +67,44 @@ def validation_items(corpus: PathLike, *, split: str = "validation", seen_preset
     return items
 
 
+def _compute(state: Mapping[str, Any]) -> tuple[float, str]:
+    """(minutes, "cpu" | "wall") of a checkpoint's ``state.json``."""
+    if "cpu_seconds" in state:
+        return float(state["cpu_seconds"]) / 60.0, "cpu"
+    return float(state.get("elapsed_seconds", 0.0)) / 60.0, "wall"
+
+
 def _checkpoint_point(run: str, folder: Path, items: Mapping[str, Sequence[ValItem]],
                       sample_rate: int) -> Point:
     state = read_state(folder)
     weights = folder / "ema.safetensors"
     model = load_model(weights if weights.is_file() else folder / "model.safetensors")
     values = validate(model, items, sample_rate, merged=True)
-    if "cpu_seconds" in state:
-        seconds, compute = float(state["cpu_seconds"]), "cpu"
-    else:
-        seconds, compute = float(state.get("elapsed_seconds", 0.0)), "wall"
-    return Point(run, int(state["step"]), seconds / 60.0, compute, values)
+    minutes, compute = _compute(state)
+    return Point(run, int(state["step"]), minutes, compute, values)
+
+
+def _spaced(folders: Sequence[Path], spacing_minutes: float,
+            budget_minutes: float | None) -> list[Path]:
+    """The first checkpoint, then those at least ``spacing_minutes`` of compute after the last
+    kept, then the last within ``budget_minutes`` (all of them when the spacing is 0)."""
+    timed = [(f, _compute(read_state(f))[0]) for f in folders]
+    if budget_minutes is not None:
+        timed = [(f, m) for f, m in timed if m <= budget_minutes] or timed[:1]
+    kept: list[tuple[Path, float]] = []
+    for f, m in timed:
+        if not kept or m - kept[-1][1] >= spacing_minutes:
+            kept.append((f, m))
+    if kept[-1][0] != timed[-1][0]:
+        kept.append(timed[-1])
+    return [f for f, _ in kept]
 
 
 def compare_runs(runs: Mapping[str, PathLike], corpus: PathLike, *,
                  items: Mapping[str, Sequence[ValItem]] | None = None,
                  seen_preset: str = "versatile", unseen_preset: str = "sulun-unseen",
-                 max_files: int = 16, seconds: float = 8.0) -> list[Point]:
+                 max_files: int = 16, seconds: float = 8.0, spacing_minutes: float = 0.0,
+                 budget_minutes: float | None = None) -> list[Point]:
     """Validate every checkpoint of every run on the same excerpts.
 
     Args:
@@ -91,6 +112,9 @@ def compare_runs(runs: Mapping[str, PathLike], corpus: PathLike, *,
         corpus: the corpus whose validation split gives the excerpts (44.1 kHz).
         items: the excerpts, if already built (else from ``corpus`` and the presets).
         seen_preset, unseen_preset, max_files, seconds: how the excerpts are built.
+        spacing_minutes: validate only checkpoints at least this much compute apart (the
+            first and the last are always kept).
+        budget_minutes: leave out checkpoints past this much compute (but the first).
 
     Returns:
         One :class:`Point` per checkpoint, runs in the given order, oldest checkpoint first.
@@ -104,6 +128,7 @@ def compare_runs(runs: Mapping[str, PathLike], corpus: PathLike, *,
         folders = list_checkpoints(run_dir)
         if not folders:
             raise SpecError(f"{run_dir}: no checkpoint to compare")
+        folders = _spaced(folders, spacing_minutes, budget_minutes)
         points += [_checkpoint_point(label, f, items, sample_rate) for f in folders]
     return points
 
