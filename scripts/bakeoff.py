@@ -5,7 +5,7 @@ minutes the run had (:mod:`upband.train.compare`).
 
     python scripts/bakeoff.py --corpus /work/corpus --budget-minutes 60 \\
         --run arunet-s=/work/runs/bakeoff-arunet-s --run frames=/work/runs/bakeoff-frames \\
-        -o docs/results/bakeoff
+        -o REPORT_DIR
 
 Writes ``comparison.csv``, ``curves.png`` and ``README.md`` (the table at the budget) into
 ``-o``. Excerpts: 8 s of each of the first ``--files`` files of the corpus' validation split,

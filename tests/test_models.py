@@ -38,6 +38,7 @@ PARAMETERS = {
     "arunet-s": 3_479_872,
     "arunet-xs": 1_059_520,
     "upband_unittest": 4_724,
+    "stft-restore": 1_740_162,
 }
 
 

@@ -28,6 +28,7 @@ import torch
 from upband.audio import to_channels
 from upband.data.corpus.records import FileRecord
 from upband.data.corpus.splits import hash_fraction
+from upband.data.cutoffs import training_cutoff
 from upband.degrade import presets
 from upband.errors import SpecError
 
@@ -89,6 +90,9 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
             degradation, lowered where needed so that neither exceeds a peak of 1.
         context_samples: real audio read on each side of the crop before degrading.
         length: ``len(dataset)``, the size of a virtual epoch.
+        cutoffs: add each crop's ``"cutoff_hz"`` (:func:`upband.data.cutoffs.training_cutoff`,
+            drawn after everything else, so the other keys do not change), for a model that is
+            told the input's cutoff.
 
     ``dataset[i]`` is ``{"input": Tensor[C, T] float32 (degraded), "target": Tensor[C, T]
     float32 (clean), "params": JSON str of the degradation's ``to_dict()``, "file": record id}``.
@@ -99,7 +103,7 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
     def __init__(self, source: AudioSource, split: str = "train", *, crop_samples: int,
                  preset: str = "sulun-single", channels: int = 2, seed: int = 0,
                  gain_db: tuple[float, float] = (-6.0, 0.0), context_samples: int = 4096,
-                 length: int = 1_000_000) -> None:
+                 length: int = 1_000_000, cutoffs: bool = False) -> None:
         if crop_samples <= 0:
             raise SpecError(f"crop_samples must be positive, got {crop_samples}")
         if context_samples < 0:
@@ -118,6 +122,7 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
         self.gain_db = (lo, hi)
         self.context_samples = int(context_samples)
         self.length = int(length)
+        self.cutoffs = bool(cutoffs)
         self.sample_rate = int(source.sample_rate)
         self.records = [r for r in source.files(split) if r.frames > 0]
         if not self.records:
@@ -150,12 +155,15 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
         peak = max(float(np.abs(clean).max(initial=0.0)), float(np.abs(degraded).max(initial=0.0)))
         if peak * gain > 1.0:
             gain = 1.0 / peak
-        return {
+        item = {
             "input": torch.from_numpy(np.ascontiguousarray(degraded * np.float32(gain))),
             "target": torch.from_numpy(np.ascontiguousarray(clean * np.float32(gain))),
             "params": json.dumps(params.to_dict(), sort_keys=True),
             "file": record.id,
         }
+        if self.cutoffs:
+            item["cutoff_hz"] = training_cutoff(params, self.sample_rate, self.channels, rng)
+        return item
 
 
 @dataclass(frozen=True)

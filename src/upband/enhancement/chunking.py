@@ -29,12 +29,15 @@ class ChunkRunner:
     each side is the receptive field rounded up to the stride. ``push(block, last)`` returns
     every output sample that is final so far; after ``last=True`` the outputs add up to exactly
     the input's length. Only the chunks go to ``device``; the stream stays on the CPU.
+    ``cutoff_hz`` (the stream's detected cutoff) is handed to every chunk of a model that
+    :attr:`~upband.models.base.WaveModel.takes_cutoff`.
     """
 
     def __init__(self, model: WaveModel, channels: int, *, chunk: int, overlap: int = 0,
-                 batch_size: int = 1, device: torch.device | None = None) -> None:
+                 batch_size: int = 1, device: torch.device | None = None,
+                 cutoff_hz: float | None = None) -> None:
         stride = model.stride
-        self.model, self.channels = model, channels
+        self.model, self.channels, self.cutoff_hz = model, channels, cutoff_hz
         self.device = device or next(model.parameters()).device
         self.context = _round_up(max(model.receptive_field, 1), stride)
         self.chunk = _round_up(max(chunk, stride), stride)
@@ -107,7 +110,8 @@ class ChunkRunner:
             x = np.stack([self._buf[:, a - self._buf_start:b - self._buf_start]
                           for a, b in wins])
             with torch.inference_mode():
-                y = self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+                y = self.model(torch.from_numpy(x).to(self.device), self.cutoff_hz)
+                y = y.float().cpu().numpy()
             for k, (a, _), out in zip(ks_same, wins, y, strict=True):
                 self._accumulate(k, a, out)
         self._next = ks[-1] + 1
@@ -147,9 +151,9 @@ class ChunkRunner:
 
 
 def run_chunked(model: WaveModel, wav: np.ndarray, *, chunk: int, overlap: int = 0,
-                batch_size: int = 1) -> np.ndarray:
+                batch_size: int = 1, cutoff_hz: float | None = None) -> np.ndarray:
     """Apply ``model`` to float ``wav`` ``[C, T]`` at the model's rate in chunks of ``chunk``
     samples overlapping by ``overlap`` (see :class:`ChunkRunner`); returns float32 ``[C, T]``."""
     runner = ChunkRunner(model, wav.shape[0], chunk=chunk, overlap=overlap,
-                         batch_size=batch_size)
+                         batch_size=batch_size, cutoff_hz=cutoff_hz)
     return runner.push(wav, last=True)

@@ -153,12 +153,15 @@ def model_stage(model: WaveModel, route: Route, settings: Settings) -> Stage:
     """The model as a pipeline stage: the model's output enters the pipeline here only.
 
     Today the chunked model (:class:`~upband.enhancement.chunking.ChunkRunner`) with the chunk,
-    overlap and batch size of ``settings``.
+    overlap and batch size of ``settings``; a model that takes the cutoff is told where the
+    merge hands over (:attr:`Route.merge_cutoff_hz`: the detected cutoff, or the resampler's
+    pass band for an upsampled input), the band it must restore starts there.
     """
     rate = route.model_rate
     return ChunkRunner(model, route.channels, chunk=int(settings.chunk_seconds * rate),
                        overlap=int(settings.overlap_seconds * rate),
-                       batch_size=settings.batch_size or default_batch_size(model))
+                       batch_size=settings.batch_size or default_batch_size(model),
+                       cutoff_hz=route.merge_cutoff_hz if model.takes_cutoff else None)
 
 
 class Pipeline:

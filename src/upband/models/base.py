@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -85,6 +86,9 @@ class WaveModel(nn.Module):
 
     #: Registry name of the architecture; :func:`upband.models.build_model` sets the name used.
     name: str = "wave-model"
+    #: Whether the network is told the input's cutoff (``forward(wav, cutoff_hz=...)``); such a
+    #: subclass implements ``_forward_cutoff(x, cutoff_hz)`` instead of ``_forward(x)``.
+    takes_cutoff: bool = False
 
     def __init__(self, channels: int, stride: int) -> None:
         super().__init__()
@@ -118,7 +122,7 @@ class WaveModel(nn.Module):
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def forward(self, wav: Tensor) -> Tensor:
+    def forward(self, wav: Tensor, cutoff_hz: Tensor | float | None = None) -> Tensor:
         """Enhance a batch of waveforms.
 
         Args:
@@ -127,6 +131,9 @@ class WaveModel(nn.Module):
                 channel, each as :attr:`channels` identical copies whose outputs are
                 averaged) and any ``T`` (padded
                 internally to :meth:`valid_length`, cropped back).
+            cutoff_hz: the input's detected cutoff in Hz, one number or ``Tensor[B]``, for a
+                model that :attr:`takes_cutoff` (None: such a model estimates it); other
+                models ignore it.
 
         Returns:
             ``Tensor[B, C, T]``: the input plus the network's correction, same dtype and
@@ -148,12 +155,23 @@ class WaveModel(nn.Module):
         padded = self.valid_length(length)
         if padded != length:
             x = F.pad(x, (0, padded - length))
-        y = (x + self._forward(x))[..., :length]
+        if self.takes_cutoff:
+            cut = None if cutoff_hz is None else \
+                torch.as_tensor(cutoff_hz, dtype=torch.float32, device=wav.device).expand(batch)
+            if cut is not None and not joint:
+                cut = cut.repeat_interleave(chans)
+            correction = self._forward_cutoff(x, cut)
+        else:
+            correction = self._forward(x)
+        y = (x + correction)[..., :length]
         if not joint:
             y = y.reshape(batch, chans, self.channels, length).mean(dim=2)
         return y
 
     def _forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _forward_cutoff(self, x: Tensor, cutoff_hz: Tensor | None) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def _receptive_field(self) -> int:  # pragma: no cover - abstract

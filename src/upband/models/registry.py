@@ -21,6 +21,7 @@ from upband.models.audiounet import AudioUNet
 from upband.models.base import WaveModel
 from upband.models.layers import conv_macs
 from upband.models.seanet import SEANet
+from upband.models.stft_restore import STFTRestorer
 from upband.models.sulun_resnet import SulunResNet
 from upband.models.sulun_unet import SulunUNet
 
@@ -99,6 +100,9 @@ MODELS: dict[str, ModelFactory] = {
         AudioUNet, "AudioUNet of Kuleshov et al. (mono, for a spline-upsampled input)"),
     "seanet": ModelFactory(
         SEANet, "SEANet generator (Tagliasacchi et al.), the TD-PR baseline, mono"),
+    "stft-restore": ModelFactory(
+        STFTRestorer, "cutoff-aware frame-domain restorer: gains on the input and a copied-up "
+        "patch above the cutoff, ConvNeXt over STFT frames"),
     "upband_unittest": ModelFactory(
         ARUNet, "tiny random model for tests (not the identity): do not use for audio",
         {"channels": 2, "front": "pqmf", "bands": 4, "widths": (6, 8), "kernels": (5, 3),

@@ -90,6 +90,7 @@ def summarize(result: TrainResult) -> str:
     if result.start_step:
         parts[0] += f" (resumed at {result.start_step})"
     parts.append({"max_steps": "done", "time_budget": "time budget reached",
+                  "cpu_budget": "CPU budget reached",
                   "signal": "interrupted"}.get(result.stop_reason, result.stop_reason))
     if result.train_loss is not None:
         parts.append(f"train loss {result.train_loss:.4g}")

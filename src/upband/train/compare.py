@@ -3,7 +3,7 @@ excerpts, against the CPU time each run had when it wrote that checkpoint.
 
     points = compare_runs({"arunet-s": "runs/a", "frames": "runs/b"}, "corpus/",
                           max_files=16)
-    write_comparison(points, "docs/results/bakeoff", budget_minutes=60)
+    write_comparison(points, "REPORT_DIR", budget_minutes=60)
 
 Each checkpoint's network (``model.safetensors``; the EMA copy ``ema.safetensors`` when the run
 kept one) is scored by :func:`upband.train.validation.validate` with ``merged=True``: what

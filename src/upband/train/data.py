@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from upband.data import Corpus, CropDataset, build_validation, synthetic_source
+from upband.models import MODELS
 from upband.train.config import Config, ConfigError
 
 __all__ = ["StepBatchSampler", "TrainData", "build_data", "collate_pairs", "open_source"]
@@ -68,7 +69,8 @@ def build_data(config: Config, *, world_size: int = 1, validation: bool = True) 
     length = max(1, t.max_steps * t.batch_size * world_size)
     dataset = CropDataset(source, "train", crop_samples=d.crop_samples, preset=d.preset,
                           channels=d.channels, seed=t.seed, gain_db=d.gain_db,
-                          context_samples=d.context_samples, length=length)
+                          context_samples=d.context_samples, length=length,
+                          cutoffs=model_takes_cutoff(config))
     items = None
     if validation and (v.every > 0 or v.at_start):
         common: dict[str, Any] = {"seconds": v.seconds, "offset_seconds": v.offset_seconds,
@@ -103,7 +105,17 @@ class StepBatchSampler(Sampler[list[int]]):
         return max(0, self.stop - self.start)
 
 
+def model_takes_cutoff(config: Config) -> bool:
+    """Whether the run's network is told the input's cutoff (its crops then carry one)."""
+    factory = MODELS.get(config.model.name)
+    return bool(factory is not None and factory.cls.takes_cutoff)
+
+
 def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack the ``input`` and ``target`` tensors of the items (other keys are dropped)."""
-    return {"input": torch.stack([it["input"] for it in items]),
-            "target": torch.stack([it["target"] for it in items])}
+    """Stack the ``input`` and ``target`` tensors of the items, and their ``cutoff_hz`` into a
+    ``[B]`` tensor when they have one (other keys are dropped)."""
+    batch = {"input": torch.stack([it["input"] for it in items]),
+             "target": torch.stack([it["target"] for it in items])}
+    if items and "cutoff_hz" in items[0]:
+        batch["cutoff_hz"] = torch.tensor([it["cutoff_hz"] for it in items], dtype=torch.float32)
+    return batch

@@ -90,7 +90,7 @@ class TrainResult:
     run_dir: Path
     start_step: int  # iterations done before this invocation (0 for a fresh run)
     step: int  # iterations done at the end
-    stop_reason: str  # "max_steps", "time_budget" or "signal"
+    stop_reason: str  # "max_steps", "time_budget", "cpu_budget" or "signal"
     seconds: float  # wall-clock time of this invocation
     train_loss: float | None  # mean training loss of the last log interval
     validations: list[dict[str, float]] = field(default_factory=list)  # this invocation's
@@ -247,7 +247,8 @@ class _Run:
                     self._iteration(next(batches))
                     self.stop.record(time.monotonic() - t_step)
                     self._after_step()
-                    stop = self.stop.check(signals.requested, self.step, self.elapsed())
+                    stop = self.stop.check(signals.requested, self.step, self.elapsed(),
+                                           self.cpu_seconds())
                     if stop is not None:
                         stop_reason = stop
                         break

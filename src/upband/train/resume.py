@@ -38,6 +38,7 @@ PathLike = str | os.PathLike[str]
 #: Config keys that may differ when a run is resumed: they change when or how the run
 #: executes, never what it learns (``model.init`` only seeds a fresh run's weights).
 RESUMABLE_CHANGES = ("description", "model.init", "train.max_steps", "train.max_minutes",
+                     "train.max_cpu_minutes",
                      "train.log_every", "data.workers", "checkpoint.every",
                      "checkpoint.keep_last", "validation.every", "validation.chunk_seconds",
                      "runtime.")

@@ -1,8 +1,9 @@
-"""When a run stops before ``train.max_steps``: a signal, or the wall-clock budget.
+"""When a run stops before ``train.max_steps``: a signal, the wall-clock or the CPU budget.
 
 SIGTERM and the first Ctrl-C request a clean stop (with a checkpoint, so ``--resume``
 continues from there); a second Ctrl-C aborts. ``train.max_minutes`` stops the run when the
-next iteration plus a checkpoint (plus a validation, when one is due) would exceed it. In a
+next iteration plus a checkpoint (plus a validation, when one is due) would exceed it;
+``train.max_cpu_minutes`` stops it once the run's CPU time (resumes included) reaches it. In a
 multi-process run the ranks agree on stopping every :data:`STOP_CHECK_EVERY` iterations
 (:func:`~upband.train.distributed.any_rank`), so that they all stop at the same step.
 """
@@ -51,9 +52,9 @@ class StopSignals:
 
 
 class StopRule:
-    """Decides after every iteration whether to stop: ``"signal"``, ``"time_budget"`` or
-    ``None``. ``save_seconds`` / ``validation_seconds`` are the last checkpoint's and
-    validation's durations, which the budget keeps in reserve."""
+    """Decides after every iteration whether to stop: ``"signal"``, ``"time_budget"``,
+    ``"cpu_budget"`` or ``None``. ``save_seconds`` / ``validation_seconds`` are the last
+    checkpoint's and validation's durations, which the wall-clock budget keeps in reserve."""
 
     def __init__(self, config: Config, info: DistInfo) -> None:
         self.config, self.info = config, info
@@ -66,10 +67,12 @@ class StopRule:
         self.step_times.append(seconds)
         del self.step_times[:-_TIMES_KEPT]
 
-    def _local(self, requested: bool, step: int, elapsed: float) -> str | None:
+    def _local(self, requested: bool, step: int, elapsed: float, cpu: float) -> str | None:
         c = self.config
         if requested:
             return "signal"
+        if c.train.max_cpu_minutes > 0 and cpu >= 60.0 * c.train.max_cpu_minutes:
+            return "cpu_budget"
         if c.train.max_minutes > 0:
             typical = float(np.median(self.step_times)) if self.step_times else 0.0
             next_val = c.validation.every and (step + 1) % c.validation.every == 0
@@ -79,16 +82,20 @@ class StopRule:
                 return "time_budget"
         return None
 
-    def check(self, requested: bool, step: int, elapsed: float) -> str | None:
-        """Whether to stop after ``step`` iterations, ``elapsed`` seconds into this invocation,
-        with a stop ``requested`` by a signal (on this rank)."""
+    def check(self, requested: bool, step: int, elapsed: float, cpu: float = 0.0) -> str | None:
+        """Whether to stop after ``step`` iterations, ``elapsed`` seconds into this invocation
+        and ``cpu`` CPU seconds into the run, with a stop ``requested`` by a signal (on this
+        rank)."""
         if step >= self.config.train.max_steps:
             return None
-        reason = self._local(requested, step, elapsed)
+        reason = self._local(requested, step, elapsed, cpu)
         if not self.info.distributed:
             return reason
         if step % STOP_CHECK_EVERY:
             return None
         if any_rank(reason == "signal", self.info):
             return "signal"
-        return "time_budget" if any_rank(reason == "time_budget", self.info) else None
+        for budget in ("time_budget", "cpu_budget"):
+            if any_rank(reason == budget, self.info):
+                return budget
+        return None

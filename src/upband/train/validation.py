@@ -43,12 +43,19 @@ __all__ = ["Validator", "describe_validation", "shipped_output", "validate"]
 
 
 @torch.no_grad()
-def _apply(model: WaveModel, wav: np.ndarray, chunk: int, device: torch.device) -> np.ndarray:
-    """The model's output for one excerpt ``[C, T]`` (chunked when longer than ``chunk``)."""
+def _apply(model: WaveModel, wav: np.ndarray, chunk: int, device: torch.device,
+           sample_rate: int) -> np.ndarray:
+    """The model's output for one excerpt ``[C, T]`` (chunked when longer than ``chunk``); a
+    model that takes the cutoff is told the detected one, as ``upband enhance`` tells it."""
+    cutoff = None
+    if model.takes_cutoff:
+        route = choose_route(detect_bandwidth(wav, sample_rate), sample_rate, wav.shape[0],
+                             model, Settings(output_rate=sample_rate))
+        cutoff = route.merge_cutoff_hz
     if chunk > 0 and wav.shape[-1] > chunk:
-        return run_chunked(model, wav, chunk=chunk)
+        return run_chunked(model, wav, chunk=chunk, cutoff_hz=cutoff)
     x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None].to(device)
-    out: np.ndarray = model(x)[0].float().cpu().numpy()
+    out: np.ndarray = model(x, cutoff)[0].float().cpu().numpy()
     return out
 
 
@@ -83,7 +90,7 @@ def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
     for item in items:
         clean = np.asarray(item.clean, np.float32)
         degraded = np.asarray(item.degraded, np.float32)
-        estimate = _apply(model, degraded, chunk, device)
+        estimate = _apply(model, degraded, chunk, device, sample_rate)
         row = _scores(clean, estimate, sample_rate, "output")
         cutoff = None
         if merged:

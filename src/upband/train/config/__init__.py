@@ -264,7 +264,9 @@ class TrainConfig(_Frozen):
     """Length and batch of the run. ``batch_size`` is per process (the global batch is
     ``batch_size x world size``). ``max_steps``: total iterations of the run (a resumed run
     continues up to it); ``max_minutes``: wall-clock budget of one invocation, after which it
-    stops with a checkpoint (0 = none). ``ema_decay``: exponential moving average of the
+    stops with a checkpoint (0 = none); ``max_cpu_minutes``: CPU budget of the whole run (the
+    training process's CPU time, every thread, resumes included: what designs are compared at),
+    after which it stops the same way (0 = none). ``ema_decay``: exponential moving average of the
     weights used for validation and the exported models (0 = off). ``task``: what one step
     trains, a name of :data:`upband.train.tasks.TASKS` (checked when the run starts, since the
     tasks import this module)."""
@@ -273,6 +275,7 @@ class TrainConfig(_Frozen):
     batch_size: PositiveInt = 8
     max_steps: PositiveInt = 100_000
     max_minutes: NonNegativeFloat = 0.0
+    max_cpu_minutes: NonNegativeFloat = 0.0
     seed: NonNegativeInt = 0
     log_every: PositiveInt = 50
     ema_decay: Fraction = 0.0

@@ -93,8 +93,9 @@ class RegressionTask(Task):
         device = self.context.device
         x = batch["input"].to(device, non_blocking=True)
         y = batch["target"].to(device, non_blocking=True)
+        cutoff = batch.get("cutoff_hz") if self.model.takes_cutoff else None
         with self.context.autocast():
-            estimate = self.forward(x)
+            estimate = self.forward(x) if cutoff is None else self.forward(x, cutoff.to(device))
         total, parts = self.loss(estimate.float(), y)
         optimizer_step(self.optimizer, total, self.model.parameters(),
                        self.config.optim.grad_clip)

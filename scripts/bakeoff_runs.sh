@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Issue 13's bake-off runs: three designs, the same data and validation, one CPU thread each,
+# niced, resumable. Each run stops by itself after BUDGET CPU-minutes of training
+# (train.max_cpu_minutes); re-running this script resumes every run from its last checkpoint
+# (or starts it). Checkpoints are all kept (the comparison validates each one afterwards):
+#
+#   bash scripts/bakeoff_runs.sh CORPUS RUNS_DIR [BUDGET_MINUTES]
+#   python scripts/bakeoff.py --corpus CORPUS --budget-minutes 60 \
+#       --run arunet-s=RUNS_DIR/arunet-s --run stft-restore=RUNS_DIR/stft-restore \
+#       --run stft-restore-wide=RUNS_DIR/stft-restore-wide -o REPORT_DIR
+set -euo pipefail
+corpus=${1:?corpus folder}; runs=${2:?runs folder}; budget=${3:-65}
+common=(data.corpus="$corpus" validation.every=0 checkpoint.every=250 checkpoint.keep_last=1000
+        checkpoint.best_metric=seen_output_snr runtime.threads=1 runtime.progress=false
+        train.max_cpu_minutes="$budget")
+mkdir -p "$runs"
+start() {  # label recipe overrides...
+    local label=$1 recipe=$2; shift 2
+    OMP_NUM_THREADS=1 nice -n 10 upband train "$recipe" "${common[@]}" "$@" \
+        --run-dir "$runs/$label" --resume >"$runs/$label.log" 2>&1 &
+}
+# 1. today's shipped arunet-s, continued from its weights with its own recipe
+start arunet-s configs/upband-default.toml model.init=upband-default
+# 2. the cutoff-aware frame-domain restorer
+start stft-restore configs/stft-restore.toml
+# 3. the same with twice the frame length and a wider network (a quarter of the frames a
+#    second, more frequency resolution for the copied-up patch)
+start stft-restore-wide configs/stft-restore.toml model.kwargs.n_fft=2048 model.kwargs.hop=512 \
+    model.kwargs.dim=256
+wait

@@ -1,0 +1,165 @@
+"""stft-restore: the cutoff-aware frame-domain restorer, and the cutoff's way to it (training
+crops, validation, the product's pipeline)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from upband.data.cutoffs import JITTER, nominal_cutoff, training_cutoff
+from upband.data.synthetic import synthetic_source
+from upband.degrade import presets
+from upband.enhancement.chunking import ChunkRunner
+from upband.enhancement.pipeline import model_stage
+from upband.enhancement.settings import Settings
+from upband.models import build_model
+from upband.models.stft_restore import estimate_cutoff, patch_sources
+from upband.train.data import collate_pairs
+
+SR = 44_100
+
+
+def random_head(model: torch.nn.Module, std: float = 0.05, seed: int = 0) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.out.weight.copy_(torch.randn(model.out.weight.shape, generator=gen) * std)
+        model.out.bias.copy_(torch.randn(model.out.bias.shape, generator=gen) * std)
+
+
+def band_power(x: np.ndarray, lo: float, hi: float) -> float:
+    spec = np.abs(np.fft.rfft(x, axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(x.shape[-1], 1 / SR)
+    return float(spec[..., (freqs >= lo) & (freqs < hi)].sum())
+
+
+def lowpassed_noise(cutoff: float, seconds: float = 2.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = (0.1 * rng.standard_normal((2, int(seconds * SR)))).astype(np.float32)
+    return presets.apply(noise, SR, {"type": "lowpass", "cutoff_hz": cutoff,
+                                     "family": "butter", "order": 8})
+
+
+def test_fresh_model_is_exact_identity_with_any_cutoff() -> None:
+    model = build_model("stft-restore").eval()
+    x = torch.randn(2, 2, 20_000) * 0.2
+    with torch.inference_mode():
+        for cutoff in (None, 4000.0, torch.tensor([6000.0, 16000.0]), 30_000.0):
+            assert torch.equal(model(x, cutoff), x)
+
+
+def test_changes_only_the_band_above_the_cutoff() -> None:
+    model = build_model("stft-restore").eval()
+    random_head(model)
+    x = torch.from_numpy(lowpassed_noise(8000.0))[None]
+    with torch.inference_mode():
+        y = model(x, 8000.0)[0].numpy()
+    d = y - x[0].numpy()
+    # the correction below the cutoff is the STFT's leakage of a changed band: > 50 dB down
+    below, above = band_power(d, 0, 7000), band_power(d, 8200, SR / 2)
+    assert above > 0 and below < 1e-5 * above
+    # the band above the cutoff gets content (the patch): far more than the filter left there
+    assert band_power(y, 11_000, 20_000) > 100 * band_power(x[0].numpy(), 11_000, 20_000)
+
+
+def test_patch_copies_whole_multiples_of_the_phase_step() -> None:
+    step = 4
+    kc = torch.tensor([100, 233, 513])
+    src = patch_sources(kc, 513, step)
+    k = torch.arange(513)
+    for b, c in enumerate(kc.tolist()):
+        width = max(c // 2 // step * step, step)
+        above = k >= c
+        shift = k[above] - src[b, above]
+        assert torch.all(shift % width == 0) and torch.all(shift >= width)
+        assert torch.all((src[b, above] >= c - width) & (src[b, above] < c))
+        assert torch.equal(src[b, ~above], k[~above])
+
+
+def test_estimate_finds_a_steep_cutoff() -> None:
+    x = torch.from_numpy(lowpassed_noise(9000.0))
+    spec = torch.stft(x, 1024, 256, window=torch.hann_window(1024), return_complex=True)
+    found = estimate_cutoff(spec.abs().square().mean(0, keepdim=True), SR)
+    # the content ends where the zero-phase Butterworth 8 (16th order in power) is 55 dB down
+    assert 8500 < float(found[0]) < 9000 * (10 ** (55 / 10)) ** (1 / 32) * 1.04
+
+
+def test_learns_to_restore_a_filtered_band() -> None:
+    """A few dozen steps on one filter: the output moves towards the clean target."""
+    torch.manual_seed(0)
+    model = build_model("stft-restore", dim=32, blocks=2)
+    clean = torch.from_numpy(np.stack([
+        presets.apply(np.random.default_rng(s).standard_normal((1, 16_384)).astype(np.float32)
+                      * 0.1, SR, {"type": "lowpass", "cutoff_hz": 16_000.0,
+                                  "family": "butter", "order": 8})
+        for s in range(4)]))
+    degraded = torch.from_numpy(presets.apply(clean.numpy().reshape(4, 16_384), SR, {
+        "type": "lowpass", "cutoff_hz": 6000.0, "family": "butter", "order": 4})
+    ).reshape(4, 1, -1).float()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def error() -> float:
+        with torch.no_grad():
+            return float((model(degraded, 6000.0) - clean).pow(2).mean())
+
+    before = error()
+    for _ in range(60):
+        opt.zero_grad()
+        (model(degraded, 6000.0) - clean).pow(2).mean().backward()
+        opt.step()
+    assert error() < 0.8 * before
+
+
+def test_nominal_cutoffs() -> None:
+    low = presets.params_from_dict({"type": "lowpass", "cutoff_hz": 7000.0,
+                                    "family": "cheby1", "order": 6})
+    assert nominal_cutoff(low, SR) == 7000.0
+    assert nominal_cutoff(presets.params_from_dict({"type": "decimate", "r": 4}), SR) == SR / 8
+    mp3 = presets.params_from_dict({"type": "codec", "codec": "mp3", "bitrate_kbps": 64})
+    assert 9000 < nominal_cutoff(mp3, SR) < 17_000  # LAME's own low-pass at 64 kbit/s
+    rng = np.random.default_rng(0)
+    draws = [training_cutoff(low, SR, 2, rng) for _ in range(200)]
+    assert JITTER[0] * 7000 <= min(draws) < max(draws) <= JITTER[1] * 7000
+
+
+def test_crops_carry_their_cutoff_only_when_asked() -> None:
+    from upband.data.dataset import CropDataset
+
+    source = synthetic_source(sample_rate=SR, seed=0, channels=2)
+    plain = CropDataset(source, "train", crop_samples=4096, preset="sulun-single", length=4)
+    told = CropDataset(source, "train", crop_samples=4096, preset="sulun-single", length=4,
+                       cutoffs=True)
+    a, b = plain[1], told[1]
+    assert "cutoff_hz" not in a and torch.equal(a["input"], b["input"])
+    assert JITTER[0] * 11_025 <= b["cutoff_hz"] <= JITTER[1] * 11_025  # Chebyshev @ 11 025 Hz
+    batch = collate_pairs([told[0], told[1]])
+    assert batch["cutoff_hz"].shape == (2,) and "cutoff_hz" not in collate_pairs([a])
+
+
+def test_pipeline_tells_the_model_the_merge_cutoff() -> None:
+    from upband.analysis import detect_bandwidth
+    from upband.enhancement.pipeline import choose_route
+
+    model = build_model("stft-restore").eval()
+    x = lowpassed_noise(9000.0, seconds=3.0)
+    route = choose_route(detect_bandwidth(x, SR), SR, 2, model, Settings())
+    stage = model_stage(model, route, Settings())
+    assert isinstance(stage, ChunkRunner)
+    assert route.merge_cutoff_hz is not None and stage.cutoff_hz == route.merge_cutoff_hz
+    assert 8000 < stage.cutoff_hz < 10_000
+    arunet_route = choose_route(detect_bandwidth(x, SR), SR, 2, build_model("arunet-xs"),
+                                Settings())
+    assert model_stage(build_model("arunet-xs"), arunet_route, Settings()).cutoff_hz is None
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_any_channel_count_gets_its_own_band(channels: int) -> None:
+    model = build_model("stft-restore").eval()
+    random_head(model)
+    x = torch.from_numpy(np.concatenate([lowpassed_noise(7000.0, 1.0, seed=s)[:1]
+                                         for s in range(channels)]))[None]
+    with torch.inference_mode():
+        y = model(x, 7000.0)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    for c in range(channels):
+        assert band_power((y - x)[0, c].numpy(), 9000, 20_000) > 0
