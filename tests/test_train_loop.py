@@ -261,6 +261,25 @@ def test_time_budget_and_sigterm_stop_with_a_checkpoint(tmp_path: Path) -> None:
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
 
 
+def test_cpu_budget_counts_the_whole_run_across_resumes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    budget_s = 1.5
+    cfg = _config(STATEFUL, "train.max_steps=100000", f"train.max_cpu_minutes={budget_s / 60}",
+                  "validation.every=0", "validation.at_start=false")
+    first = train(cfg, run, quiet=True)
+    assert first.stop_reason == "cpu_budget" and 1 <= first.step < 100000
+    latest = find_latest(run)
+    assert latest == run / "checkpoints" / f"step-{first.step:08d}"
+    cpu = json.loads((latest / "state.json").read_text())["cpu_seconds"]
+    assert budget_s <= cpu < budget_s + 30
+    # resumed, the budget is already spent: one more step at most, then a stop
+    again = train(cfg, run, resume=True, quiet=True)
+    assert again.stop_reason == "cpu_budget" and first.step <= again.step <= first.step + 1
+    more = train(cfg.updated({"train.max_cpu_minutes": 2 * budget_s / 60}), run, resume=True,
+                 quiet=True)
+    assert more.stop_reason == "cpu_budget" and more.step > again.step
+
+
 def test_data_order_is_a_function_of_the_step(tmp_path: Path) -> None:
     assert StepBatchSampler.indices(3, 4) == [12, 13, 14, 15]
     assert StepBatchSampler.indices(3, 4, rank=1, world_size=2) == [28, 29, 30, 31]

@@ -11,9 +11,13 @@ output above the cutoff may not exceed
 
 where ``slope`` (dB per octave) is how fast the input's own spectrum falls between its two top
 octaves ``[fc/4, fc/2)`` and ``[fc/2, fc)``, smoothed over ``SLOPE_SECONDS`` of non-silent
-frames and kept within ``SLOPE_RANGE``. A band above its bound is scaled down to it; the guard
-never makes a band louder. So the added band follows the music in time (it falls with the input
-in a fade or a silence) and in level (a soft piece with a steep roll-off gets a soft band).
+frames and kept within ``SLOPE_RANGE``. Where a band is above its bound, what the model *adds*
+to the input there (its output minus the input, taken as uncorrelated with the input) is scaled
+down until the band meets the bound -- or to nothing, where the input alone already reaches it:
+the guard never makes a band louder, and never takes away what the input itself holds above the
+cutoff (an identity model passes the guard unchanged, whatever the detected cutoff). So the
+added band follows the music in time (it falls with the input in a fade or a silence) and in
+level (a soft piece with a steep roll-off gets a soft band).
 
 Only the model's bins above the cutoff change; the do-no-harm merge that follows keeps the
 input below the cutoff anyway. :class:`LevelGuard` streams: block boundaries do not change the
@@ -152,23 +156,32 @@ class LevelGuard:
         spec_x = np.fft.rfft(fx * w, axis=-1)
         spec_m = np.fft.rfft(fm * w, axis=-1)
         px = np.abs(spec_x) ** 2 / self.pnorm  # [C, K, F]
-        pm = np.abs(spec_m) ** 2 / self.pnorm
         if self.joint:
-            px, pm = px.sum(axis=0, keepdims=True), pm.sum(axis=0, keepdims=True)
+            px = px.sum(axis=0, keepdims=True)
         ref_db = 10 * np.log10(px[..., self.ref].mean(axis=-1) + _EPS)  # [G, K]
         low_db = 10 * np.log10(px[..., self.low].mean(axis=-1) + _EPS)
         slopes = self._slopes(ref_db, low_db)
-        above = pm[..., self.kc:]
-        level = 10 * np.log10(np.add.reduceat(above, self.starts, axis=-1) / self.counts + _EPS)
-        bound = ref_db[..., None] - slopes[..., None] * self.offsets_arr + MARGIN_DB
-        band_gain = np.minimum(1.0, 10 ** ((bound - level) / 20))  # [G, K, B]
-        gains = np.ones(pm.shape)
+        added = spec_m - spec_x
+        pd = np.abs(added) ** 2 / self.pnorm
+        if self.joint:
+            pd = pd.sum(axis=0, keepdims=True)
+
+        def bands(p: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(p[..., self.kc:], self.starts, axis=-1) / self.counts
+
+        bound_db = ref_db[..., None] - slopes[..., None] * self.offsets_arr + MARGIN_DB
+        room = np.maximum(10 ** (bound_db / 10) - bands(px), 0.0)  # [G, K, B]
+        added_power = bands(pd)
+        band_gain = np.where(added_power > _EPS,
+                             np.minimum(1.0, np.sqrt(room / (added_power + _EPS))), 1.0)
+        gains = np.ones(px.shape)
         gains[..., self.kc:] = np.repeat(band_gain, self.counts, axis=-1)
+        out = spec_x + gains * added
         self.stats.frames += fx.shape[1]
         self.stats.limited_frames += int(np.sum(np.any(band_gain < 1.0, axis=(0, 2))))
-        self.stats.energy_in += float(np.sum(above))
-        self.stats.energy_out += float(np.sum(above * gains[..., self.kc:] ** 2))
-        return np.fft.irfft(spec_m * gains, n=self.n, axis=-1) * w / self.norm
+        self.stats.energy_in += float(np.sum(np.abs(spec_m[..., self.kc:]) ** 2) / self.pnorm)
+        self.stats.energy_out += float(np.sum(np.abs(out[..., self.kc:]) ** 2) / self.pnorm)
+        return np.fft.irfft(out, n=self.n, axis=-1) * w / self.norm
 
     def _slopes(self, ref_db: np.ndarray, low_db: np.ndarray) -> np.ndarray:
         """The input's slope (dB/octave) per channel group and frame: smoothed over the
