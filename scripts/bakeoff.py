@@ -19,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from upband.data.corpus import open_corpus
 from upband.errors import UpbandError
-from upband.train.compare import compare_runs, validation_items, write_comparison
+from upband.train.compare import add_visqol, compare_runs, validation_items, write_comparison
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seen", default="versatile", help="preset of the seen excerpts")
     p.add_argument("--unseen", default="sulun-unseen", help="preset of the unseen excerpts")
     p.add_argument("--note", type=Path, default=None, help="Markdown appended to README.md")
+    p.add_argument("--visqol", action="store_true",
+                   help="also ViSQOL of each run's checkpoint at the budget (slow)")
     return p
 
 
@@ -55,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         points = compare_runs(runs, args.corpus, items=items,
                               spacing_minutes=args.spacing_minutes,
                               budget_minutes=args.budget_minutes)
+        if args.visqol:
+            add_visqol(points, items, int(open_corpus(args.corpus).sample_rate),
+                       args.budget_minutes)
         note = args.note.read_text(encoding="utf-8") if args.note else ""
         written = write_comparison(points, args.output, budget_minutes=args.budget_minutes,
                                    note=note)

@@ -13,7 +13,13 @@ import soundfile as sf
 
 from upband.data import build_corpus
 from upband.data.synthetic import synthesize
-from upband.train.compare import at_budget, compare_runs, validation_items, write_comparison
+from upband.train.compare import (
+    add_visqol,
+    at_budget,
+    compare_runs,
+    validation_items,
+    write_comparison,
+)
 from upband.train.config import load_config
 from upband.train.loop import train
 
@@ -73,3 +79,19 @@ def test_two_runs_compared_at_equal_compute(corpus: Path, tmp_path: Path) -> Non
         expected.append(("fast", 2))
     assert [(q.run, q.step) for q in thin] == expected
     assert [q.values for q in thin[:2]] == [points[0].values, points[1].values]
+
+
+def test_visqol_is_added_at_the_budget_only(corpus: Path, tmp_path: Path) -> None:
+    pytest.importorskip("visqol")
+    train(load_config(None, RUN), tmp_path / "run", quiet=True)
+    items = validation_items(corpus, seen_preset="sulun-single", unseen_preset="",
+                             max_files=1, seconds=2.0, offset_seconds=0.0)
+    points = compare_runs({"run": tmp_path / "run"}, corpus, items=items)
+    add_visqol(points, items, 44100, budget_minutes=60.0)
+    first, last = points
+    assert "seen_merged_visqol" not in first.values
+    assert 1.0 <= last.values["seen_merged_visqol"] <= 5.0
+    assert 1.0 <= last.values["seen_input_visqol"] <= 5.0
+    text = write_comparison(points, tmp_path / "report", budget_minutes=60.0)[2].read_text()
+    assert "seen_merged_visqol" in text
+    assert f"{last.values['seen_merged_visqol']:.3f}" in text

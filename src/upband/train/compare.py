@@ -23,22 +23,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from upband.data.corpus import open_corpus
 from upband.data.dataset import ValItem, build_validation
 from upband.errors import SpecError
 from upband.fsutil import atomic_write_text
+from upband.metrics import visqol
+from upband.models.base import WaveModel
 from upband.plotting import pyplot, save_png
 from upband.states import load_model
 from upband.train.checkpoint import list_checkpoints, read_state
-from upband.train.validation import validate
+from upband.train.validation import model_output, shipped_output, validate
 
-__all__ = ["Point", "compare_runs", "comparison_csv", "validation_items", "write_comparison"]
+__all__ = ["Point", "add_visqol", "compare_runs", "comparison_csv", "validation_items",
+           "write_comparison"]
 
 PathLike = str | os.PathLike[str]
 
 #: The values plotted and tabled, with their direction ("max" is better when higher).
 HEADLINE = {"seen_merged_snr": "max", "seen_merged_lsd_high": "min",
             "unseen_merged_snr": "max", "unseen_merged_lsd_high": "min"}
+#: Columns of the table at the budget beyond the headline (when :func:`add_visqol` ran).
+VISQOL = ("seen_merged_visqol", "unseen_merged_visqol")
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class Point:
     minutes: float
     compute: str  # "cpu" (CPU seconds recorded) or "wall" (older checkpoints)
     values: dict[str, float] = field(default_factory=dict)
+    folder: str = ""  # the checkpoint folder
 
 
 def validation_items(corpus: PathLike, *, split: str = "validation", seen_preset: str,
@@ -77,11 +86,36 @@ def _compute(state: Mapping[str, Any]) -> tuple[float, str]:
 def _checkpoint_point(run: str, folder: Path, items: Mapping[str, Sequence[ValItem]],
                       sample_rate: int) -> Point:
     state = read_state(folder)
-    weights = folder / "ema.safetensors"
-    model = load_model(weights if weights.is_file() else folder / "model.safetensors")
-    values = validate(model, items, sample_rate, merged=True)
+    values = validate(_checkpoint_model(folder), items, sample_rate, merged=True)
     minutes, compute = _compute(state)
-    return Point(run, int(state["step"]), minutes, compute, values)
+    return Point(run, int(state["step"]), minutes, compute, values, str(folder))
+
+
+def _checkpoint_model(folder: PathLike) -> WaveModel:
+    weights = Path(folder) / "ema.safetensors"
+    return load_model(weights if weights.is_file() else Path(folder) / "model.safetensors")
+
+
+def add_visqol(points: Sequence[Point], items: Mapping[str, Sequence[ValItem]],
+               sample_rate: int, budget_minutes: float) -> None:
+    """Add ViSQOL to each run's point at ``budget_minutes`` (:func:`at_budget`), in place:
+    ``{group}_merged_visqol`` (what ``upband enhance`` ships) and ``{group}_input_visqol``,
+    the mean over the group's excerpts (ViSQOL is too slow to score every checkpoint)."""
+    inputs: dict[str, float] = {}
+    for group, group_items in items.items():
+        inputs[group] = float(np.mean([
+            float(visqol(it.clean, it.degraded, sample_rate)) for it in group_items]))
+    for point in at_budget(points, budget_minutes).values():
+        model = _checkpoint_model(point.folder).eval()
+        for group, group_items in items.items():
+            scores = []
+            for it in group_items:
+                degraded = np.asarray(it.degraded, np.float32)
+                estimate = model_output(model, degraded, 0, torch.device("cpu"), sample_rate)
+                shipped, _ = shipped_output(model, degraded, estimate, sample_rate)
+                scores.append(float(visqol(it.clean, shipped, sample_rate)))
+            point.values[f"{group}_merged_visqol"] = float(np.mean(scores))
+            point.values[f"{group}_input_visqol"] = inputs[group]
 
 
 def _spaced(folders: Sequence[Path], spacing_minutes: float,
@@ -157,11 +191,12 @@ def at_budget(points: Sequence[Point], budget_minutes: float) -> dict[str, Point
 
 def _table(points: Sequence[Point], budget_minutes: float) -> str:
     chosen = at_budget(points, budget_minutes)
-    head = ["run", "step", "compute (min)", *HEADLINE]
+    extra = [k for k in VISQOL if any(k in p.values for p in chosen.values())]
+    head = ["run", "step", "compute (min)", *HEADLINE, *extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run, p in chosen.items():
         cells = [run, str(p.step), f"{p.minutes:.1f} {p.compute}"]
-        cells += [f"{p.values[k]:.3f}" if k in p.values else "n/a" for k in HEADLINE]
+        cells += [f"{p.values[k]:.3f}" if k in p.values else "n/a" for k in [*HEADLINE, *extra]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

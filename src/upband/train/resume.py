@@ -36,9 +36,11 @@ __all__ = ["RESUMABLE_CHANGES", "check_resume", "load_run_config", "prepare_run_
 PathLike = str | os.PathLike[str]
 
 #: Config keys that may differ when a run is resumed: they change when or how the run
-#: executes, never what it learns (``model.init`` only seeds a fresh run's weights).
+#: executes, never what it learns (``model.init`` only seeds a fresh run's weights), except
+#: ``data.corpus``: a corpus moved elsewhere, or a share of it carried to a GPU machine for a
+#: slot (scripts/gpu_slot.py).
 RESUMABLE_CHANGES = ("description", "model.init", "train.max_steps", "train.max_minutes",
-                     "train.max_cpu_minutes",
+                     "train.max_cpu_minutes", "data.corpus",
                      "train.log_every", "data.workers", "checkpoint.every",
                      "checkpoint.keep_last", "validation.every", "validation.chunk_seconds",
                      "runtime.")

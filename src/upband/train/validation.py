@@ -39,12 +39,12 @@ from upband.train.losses import TrainingLoss
 if TYPE_CHECKING:  # the regression task imports this module: a cycle at run time
     from upband.train.tasks.base import Task
 
-__all__ = ["Validator", "describe_validation", "shipped_output", "validate"]
+__all__ = ["Validator", "describe_validation", "model_output", "shipped_output", "validate"]
 
 
 @torch.no_grad()
-def _apply(model: WaveModel, wav: np.ndarray, chunk: int, device: torch.device,
-           sample_rate: int) -> np.ndarray:
+def model_output(model: WaveModel, wav: np.ndarray, chunk: int, device: torch.device,
+                 sample_rate: int) -> np.ndarray:
     """The model's output for one excerpt ``[C, T]`` (chunked when longer than ``chunk``); a
     model that takes the cutoff is told the detected one, as ``upband enhance`` tells it."""
     cutoff = None
@@ -90,7 +90,7 @@ def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
     for item in items:
         clean = np.asarray(item.clean, np.float32)
         degraded = np.asarray(item.degraded, np.float32)
-        estimate = _apply(model, degraded, chunk, device, sample_rate)
+        estimate = model_output(model, degraded, chunk, device, sample_rate)
         row = _scores(clean, estimate, sample_rate, "output")
         cutoff = None
         if merged:
