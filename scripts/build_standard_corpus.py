@@ -13,17 +13,28 @@ from the package's ``usr/share/doc/PKG/copyright``: the last DEP-5 ``Files:`` st
 pattern matches the file (patterns are matched against the end of the file's path; a pattern
 naming an archive, e.g. ``drumkits/BJA_Pacific.h2drumkit``, matches the folder it was unpacked
 to), else the ``Files: *`` stanza, else a Creative Commons licence named in a non-DEP-5 text,
-else ``unknown``.
+else ``unknown``. Where that parser cannot read a copyright file, the package carries an
+explicit licence rule (``Package.licences``, data in ``PACKAGES``): fretsonfire-songs-sectoid
+grants its songs with the MIT permission notice in free text (the GPL it names covers only the
+Debian packaging), so its songs are recorded as ``MIT``. A rule holds only while the copyright
+file still contains its evidence phrase; otherwise the build stops, so a changed licence is
+re-read rather than silently kept.
 
-Selection: all audio files of each package except the hyperrogue sound effects (``sounds/``)
-and sonic-pi's random-number buffer (``buffers/rand-stream.wav``), which are not music. The
-corpus builder then skips files whose measured bandwidth is below the cutoff threshold
-(16 kHz at 44.1 kHz: asc-music's 22 kHz MP3s, the duller game tracks and drum hits),
+Selection: all audio files of each package except what is not music: the hyperrogue sound
+effects (``sounds/``), sonic-pi's random-number buffer (``buffers/rand-stream.wav``) and, in
+lincity-ng-data, everything outside its music folder (``Package.only``: the game's sound
+effects). The corpus builder then skips files whose measured bandwidth is below the cutoff
+threshold (16 kHz at 44.1 kHz: asc-music's 22 kHz MP3s, the duller game tracks and drum hits),
 byte-identical duplicates (drascula-music ships every track twice) and undecodable files.
 
 Held-out policy: splits are by whole file, by a hash of ``PKG/path/in/package`` (90 / 5 / 5 %),
-so the same file lands in the same split on every machine and every rebuild; never tune or
-evaluate on ``validation`` / ``test`` files you trained on. List the test files with::
+so the same file lands in the same split on every machine and every rebuild. The fretsonfire
+song packs ship each song as a folder of stems of one performance (``song.ogg``, the backing
+track, and ``guitar.ogg``, the guitar part): for packages with ``Package.group_by_folder``,
+every file of a folder is forced (through the builder's split lists) into the split that the
+folder's own id ``PKG/path/of/folder`` hashes to, with the same hash and fractions, so no song
+is split across train and test. Never tune or evaluate on ``validation`` / ``test`` files you
+trained on. List the test files with::
 
     python -c "import json,sys; [print(r['id'], r['licence']) for r in map(json.loads,
         open(sys.argv[1])) if r['split'] == 'test' and not r['skipped']]" CORPUS/index.jsonl
@@ -35,8 +46,10 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import glob
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -50,16 +63,48 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from upband.audio import is_audio_path
-from upband.data.corpus import Corpus, FileRecord, build_corpus, default_min_cutoff
+from upband.data.corpus import (
+    DEFAULT_SPLITS,
+    Corpus,
+    FileRecord,
+    build_corpus,
+    default_min_cutoff,
+    find_sources,
+    split_of,
+)
 from upband.errors import UpbandError
 
 
 @dataclass(frozen=True)
+class LicenceRule:
+    """An explicit licence for the files of a package matching ``pattern`` (a glob on the path in
+    the package), for a copyright file the parser cannot read. ``evidence``: a phrase of that
+    copyright file the rule was read from (compared with whitespace collapsed); when the file
+    no longer contains it the build stops."""
+
+    pattern: str
+    licence: str
+    evidence: str
+
+
+@dataclass(frozen=True)
 class Package:
+    """A Debian package of the corpus. ``exclude``: globs on paths in the package of files that
+    are not music; ``only``: when given, keep only the files matching one of these globs;
+    ``group_by_folder``: every file of a folder takes the split of the folder's id (stems of one
+    song); ``licences``: explicit licence rules, checked before the copyright file's parser."""
+
     name: str
     exclude: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    group_by_folder: bool = False
+    licences: tuple[LicenceRule, ...] = ()
 
 
+FOF_SONGS = "usr/share/games/fretsonfire/data/songs/*"
+
+#: The standard corpus. Never add ``wesnoth-1.16-music``: it is reserved for independent
+#: evaluation (docs/data.md, "Held-out rules") and must stay unseen by every model.
 PACKAGES = {p.name: p for p in (
     Package("warzone2100-music"),
     Package("ufoai-music"),
@@ -69,7 +114,17 @@ PACKAGES = {p.name: p for p in (
     Package("asc-music"),
     Package("sonic-pi-samples", exclude=("usr/share/sonic-pi/buffers/*",)),
     Package("hydrogen-drumkits"),
+    Package("fretsonfire-songs-muldjord", group_by_folder=True),
+    Package("fretsonfire-songs-sectoid", group_by_folder=True, licences=(
+        LicenceRule(FOF_SONGS, "MIT", "The songs, performances and fret files are all Copyright "
+                    "(c) 2006/2007 Carlos Viola Iborra <karuritosu@gmail.com> Permission is "
+                    "hereby granted, free of charge"),)),
+    Package("lincity-ng-data", only=("usr/share/games/lincity-ng/music/*",)),
 )}
+#: Packages that must never enter a training corpus.
+RESERVED = frozenset({"wesnoth-1.16-music"})
+if RESERVED & PACKAGES.keys():
+    raise RuntimeError(f"reserved evaluation package(s) in PACKAGES: {RESERVED & PACKAGES.keys()}")
 
 #: Archives named in copyright files that Debian ships unpacked (a folder of the same stem).
 ARCHIVE_EXTENSIONS = frozenset({"h2drumkit", "pk3", "zip", "tar", "tgz", "gz", "bz2", "xz", "7z"})
@@ -226,6 +281,81 @@ def licence_of(relpath: str, stanzas: Sequence[Stanza], fallback: str | None) ->
     return found or fallback or "unknown"
 
 
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_licence_rules(package: Package, copyright_text: str) -> None:
+    """``ScriptError`` when a licence rule's evidence is no longer in the copyright file."""
+    for rule in package.licences:
+        if _collapse(rule.evidence) not in _collapse(copyright_text):
+            raise ScriptError(f"{package.name}: the copyright file no longer says "
+                              f"{rule.evidence[:40]!r}...: re-read it and update the licence "
+                              f"rule for {rule.pattern} ({rule.licence})")
+
+
+def file_licence(package: Package, relpath: str, stanzas: Sequence[Stanza],
+                 fallback: str | None) -> str:
+    """The first of the package's licence rules matching ``relpath``, else :func:`licence_of`."""
+    for rule in package.licences:
+        if fnmatch.fnmatchcase(relpath, rule.pattern):
+            return rule.licence
+    return licence_of(relpath, stanzas, fallback)
+
+
+# --------------------------------------------------------------------------------------------
+# selection and splits
+# --------------------------------------------------------------------------------------------
+
+
+def is_selected(package: Package, relpath: str) -> bool:
+    """Whether a file (path in the package) is music the corpus takes."""
+    if any(fnmatch.fnmatchcase(relpath, p) for p in package.exclude):
+        return False
+    return not package.only or any(fnmatch.fnmatchcase(relpath, p) for p in package.only)
+
+
+def folder_split(source: str, relpath: str) -> str:
+    """The split of the folder holding ``relpath``: the corpus hash of the folder's id."""
+    return split_of(f"{source}/{posixpath.dirname(relpath)}", DEFAULT_SPLITS)
+
+
+@dataclass
+class Selection:
+    """What the packages give the corpus build (``build_corpus`` arguments)."""
+
+    sources: list[str]
+    licences: dict[str, str]
+    exclude: list[str]
+    split_lists: dict[str, list[str]]
+
+
+def select_package(package: Package, roots: Sequence[Path], copyright_text: str,
+                   into: Selection | None = None) -> Selection:
+    """Add ``package``'s files under ``roots`` (its unpacked tree, extracted archives) to
+    ``into``: one source per root, each selected file's licence, exclusion patterns for the
+    rest (exact file ids, glob-escaped) and, with ``group_by_folder``, split lists forcing each
+    file into its folder's split. Files are found as the corpus builder finds them."""
+    sel = into if into is not None else Selection([], {}, [], {})
+    check_licence_rules(package, copyright_text)
+    stanzas, fallback = parse_copyright(copyright_text)
+    for src in find_sources([str(r) for r in roots]):
+        sel.exclude += [f"{src.name}/{pattern}" for pattern in package.exclude]
+        for path in src.files:
+            rel = path.relative_to(src.root).as_posix()
+            file_id = glob.escape(f"{src.name}/{rel}")
+            if not is_selected(package, rel):
+                if package.only:
+                    sel.exclude.append(file_id)
+                continue
+            sel.licences[str(path)] = file_licence(package, rel, stanzas, fallback)
+            if package.group_by_folder:
+                sel.split_lists.setdefault(folder_split(src.name, rel), []).append(file_id)
+        default = licence_of("*", [s for s in stanzas if "*" in s.patterns], fallback)
+        sel.sources.append(f"{src.root}::{default}")
+    return sel
+
+
 # --------------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------------
@@ -257,7 +387,7 @@ def report(records: Sequence[FileRecord], sample_rate: int) -> str:
     by_source: dict[str, list[FileRecord]] = defaultdict(list)
     for r in records:
         by_source[r.source].append(r)
-    lines = [f"{'package':<20} {'files':>5} {'packed':>6} {'train h':>8} {'val h':>7} "
+    lines = [f"{'package':<26} {'files':>5} {'packed':>6} {'train h':>8} {'val h':>7} "
              f"{'test h':>7}  skipped"]
     for name, recs in sorted(by_source.items()):
         hours: Counter[str] = Counter()
@@ -265,7 +395,7 @@ def report(records: Sequence[FileRecord], sample_rate: int) -> str:
             if r.packed:
                 hours[r.split] += r.frames
         skipped = Counter(r.skip_kind for r in recs if r.skipped)
-        lines.append(f"{name:<20} {len(recs):5d} {sum(r.packed for r in recs):6d} "
+        lines.append(f"{name:<26} {len(recs):5d} {sum(r.packed for r in recs):6d} "
                      + " ".join(f"{hours[s] / sample_rate / 3600:{w}.3f}" for s, w in
                                 (("train", 8), ("validation", 7), ("test", 7))) + "  "
                      + (", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "-"))
@@ -275,36 +405,27 @@ def report(records: Sequence[FileRecord], sample_rate: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     start = time.monotonic()
-    sources: list[str] = []
-    licences: dict[str, str] = {}
-    exclude: list[str] = []
+    sel = Selection([], {}, [], {})
     try:
         for name in args.packages:
             tree = package_tree(name, args.cache.expanduser(), args.unpacked)
             copyright_file = tree / "usr/share/doc" / name / "copyright"
             text = copyright_file.read_text(errors="replace") if copyright_file.is_file() else ""
-            stanzas, fallback = parse_copyright(text)
             roots = [tree]
             extracted = extract_archives(name, tree, args.cache.expanduser())
             if extracted is not None:
                 roots.append(extracted)
-            for root in roots:
-                for path in root.rglob("*"):
-                    if path.is_file() and is_audio_path(path):
-                        rel = path.relative_to(root).as_posix()
-                        licences[str(root.resolve() / rel)] = licence_of(rel, stanzas, fallback)
-                default = licence_of("*", [s for s in stanzas if "*" in s.patterns], fallback)
-                sources.append(f"{root}::{default}")
-            exclude += [f"{name}/{pattern}" for pattern in PACKAGES[name].exclude]
-            counts = Counter(v for k, v in licences.items()
-                             if any(k.startswith(str(r.resolve())) for r in roots))
+            before = set(sel.licences)
+            select_package(PACKAGES[name], roots, text, into=sel)
+            counts = Counter(v for k, v in sel.licences.items() if k not in before)
             print(f"{name}: {tree}" + (f" + {extracted}" if extracted else "") + "; licences "
                   + ", ".join(f"{k} ({v})" for k, v in counts.most_common()), file=sys.stderr)
         prep = time.monotonic() - start
         summary = build_corpus(
-            sources, args.out, sample_rate=args.sample_rate, channels=args.channels,
-            min_cutoff_hz=args.min_cutoff, workers=args.workers, licences=licences,
-            exclude=exclude, overwrite=args.force, progress=not args.no_progress)
+            sel.sources, args.out, sample_rate=args.sample_rate, channels=args.channels,
+            min_cutoff_hz=args.min_cutoff, split_lists=sel.split_lists or None,
+            workers=args.workers, licences=sel.licences, exclude=sel.exclude,
+            overwrite=args.force, progress=not args.no_progress)
     except (UpbandError, ScriptError) as err:
         print(f"build_standard_corpus: error: {err}", file=sys.stderr)
         return 2

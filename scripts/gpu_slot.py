@@ -54,7 +54,8 @@ DEVICE_COMMAND = (
     "pip install -q --no-index --no-deps .gpu/wheels/*.whl && export PYTHONPATH=src && "
     "python3 -m upband.cli corpus build .gpu/audio -o /tmp/corpus --splits 1,0,0 -j 16 -q; "
     "cp -r .gpu/run /tmp/run && python3 -m upband.cli train /tmp/run --resume "
-    "data.corpus=/tmp/corpus train.max_minutes={minutes} validation.every=0 -q; "
+    "data.corpus=/tmp/corpus train.max_minutes={minutes} validation.every=0 "
+    "validation.at_start=false -q; "
     "python3 scripts/gpu_slot.py export /tmp/run \"$OUT\""
 )
 
@@ -71,7 +72,8 @@ def prepare(run: Path, corpus: Path, mib: float, seed: int, minutes: float) -> i
     if SLOT.exists():
         shutil.rmtree(SLOT)
     exclude = HERE / ".git" / "info" / "exclude"
-    if exclude.parent.is_dir() and "/.gpu/" not in exclude.read_text(encoding="utf-8"):
+    known = exclude.read_text(encoding="utf-8") if exclude.is_file() else ""
+    if exclude.parent.is_dir() and "/.gpu/" not in known:
         with exclude.open("a", encoding="utf-8") as f:
             f.write("/.gpu/\n")
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",

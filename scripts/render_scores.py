@@ -2,7 +2,7 @@
 """Render public-domain scores into full-band, soft acoustic music for training (docs/data.md).
 
     python scripts/render_scores.py --out /work/rendered --pieces 300
-    python scripts/build_standard_corpus.py --out /work/corpus2 --extra /work/rendered
+    upband corpus build /work/rendered::PD-score+MIT-soundfont -o /work/rendered-corpus
 
 The scores come from the corpus shipped with music21 (PyPI ``music21``: Bach chorales,
 Beethoven, Mozart and Haydn string quartets, Monteverdi madrigals, Palestrina, folk tunes; the

@@ -42,7 +42,8 @@ PathLike = str | os.PathLike[str]
 RESUMABLE_CHANGES = ("description", "model.init", "train.max_steps", "train.max_minutes",
                      "train.max_cpu_minutes", "data.corpus",
                      "train.log_every", "data.workers", "checkpoint.every",
-                     "checkpoint.keep_last", "validation.every", "validation.chunk_seconds",
+                     "checkpoint.keep_last", "validation.every", "validation.at_start",
+                     "validation.chunk_seconds",
                      "runtime.")
 #: Top-level keys of ``state.json`` that the loop and the checkpoint own (a task's JSON state
 #: takes the others).
