@@ -129,6 +129,8 @@ EXPECTED = {
                     {"mrstft", "mrwave"}),
     "upband-default": ("arunet-s", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
                        16, 16384, 44100, {"mse"}),
+    "stft-restore": ("stft-restore", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
+                     16, 32768, 44100, {"mse", "mrstft"}),
 }
 
 
