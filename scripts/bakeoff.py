@@ -38,6 +38,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seen", default="versatile", help="preset of the seen excerpts")
     p.add_argument("--unseen", default="sulun-unseen", help="preset of the unseen excerpts")
     p.add_argument("--note", type=Path, default=None, help="Markdown appended to README.md")
+    p.add_argument("--jobs", "-j", type=int, default=1,
+                   help="checkpoints validated at once, in worker processes")
     p.add_argument("--visqol", action="store_true",
                    help="also ViSQOL of each run's checkpoint at the budget (slow)")
     return p
@@ -57,10 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  max_files=args.files)
         points = compare_runs(runs, args.corpus, items=items,
                               spacing_minutes=args.spacing_minutes,
-                              budget_minutes=args.budget_minutes)
+                              budget_minutes=args.budget_minutes, jobs=args.jobs)
         if args.visqol:
             add_visqol(points, items, int(open_corpus(args.corpus).sample_rate),
-                       args.budget_minutes)
+                       args.budget_minutes, jobs=args.jobs)
         note = args.note.read_text(encoding="utf-8") if args.note else ""
         written = write_comparison(points, args.output, budget_minutes=args.budget_minutes,
                                    note=note)

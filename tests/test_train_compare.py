@@ -55,6 +55,8 @@ def test_two_runs_compared_at_equal_compute(corpus: Path, tmp_path: Path) -> Non
     points = compare_runs(runs, corpus, items=items)
     assert [(p.run, p.step) for p in points] == [("slow", 2), ("slow", 4), ("fast", 2),
                                                  ("fast", 4)]
+    assert [p.values for p in compare_runs(runs, corpus, items=items, jobs=2)] == \
+        [p.values for p in points]  # worker processes score the same
     assert all(p.compute == "cpu" and p.minutes > 0 for p in points)
     assert points[0].minutes < points[1].minutes and points[2].minutes < points[3].minutes
     for p in points:  # the merged output is what ships; the input's values are its baseline

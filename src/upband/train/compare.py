@@ -15,8 +15,10 @@ wall time (``elapsed_seconds``) and say so in the table (``compute`` column ``wa
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import csv
 import io
+import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,26 +98,43 @@ def _checkpoint_model(folder: PathLike) -> WaveModel:
     return load_model(weights if weights.is_file() else Path(folder) / "model.safetensors")
 
 
+def _mean_visqol(folder: str | None, items: Sequence[ValItem], sample_rate: int) -> float:
+    """Mean ViSQOL of the shipped output of the checkpoint in ``folder`` (None: the inputs)."""
+    model = _checkpoint_model(folder).eval() if folder is not None else None
+    scores = []
+    for it in items:
+        degraded = np.asarray(it.degraded, np.float32)
+        if model is None:
+            scores.append(float(visqol(it.clean, degraded, sample_rate)))
+            continue
+        estimate = model_output(model, degraded, 0, torch.device("cpu"), sample_rate)
+        shipped, _ = shipped_output(model, degraded, estimate, sample_rate)
+        scores.append(float(visqol(it.clean, shipped, sample_rate)))
+    return float(np.mean(scores))
+
+
 def add_visqol(points: Sequence[Point], items: Mapping[str, Sequence[ValItem]],
-               sample_rate: int, budget_minutes: float) -> None:
+               sample_rate: int, budget_minutes: float, jobs: int = 1) -> None:
     """Add ViSQOL to each run's point at ``budget_minutes`` (:func:`at_budget`), in place:
     ``{group}_merged_visqol`` (what ``upband enhance`` ships) and ``{group}_input_visqol``,
-    the mean over the group's excerpts (ViSQOL is too slow to score every checkpoint)."""
-    inputs: dict[str, float] = {}
-    for group, group_items in items.items():
-        inputs[group] = float(np.mean([
-            float(visqol(it.clean, it.degraded, sample_rate)) for it in group_items]))
-    for point in at_budget(points, budget_minutes).values():
-        model = _checkpoint_model(point.folder).eval()
-        for group, group_items in items.items():
-            scores = []
-            for it in group_items:
-                degraded = np.asarray(it.degraded, np.float32)
-                estimate = model_output(model, degraded, 0, torch.device("cpu"), sample_rate)
-                shipped, _ = shipped_output(model, degraded, estimate, sample_rate)
-                scores.append(float(visqol(it.clean, shipped, sample_rate)))
-            point.values[f"{group}_merged_visqol"] = float(np.mean(scores))
-            point.values[f"{group}_input_visqol"] = inputs[group]
+    the mean over the group's excerpts (ViSQOL is too slow to score every checkpoint);
+    ``jobs`` worker processes as in :func:`compare_runs`."""
+    chosen = list(at_budget(points, budget_minutes).values())
+    work = [(None, group) for group in items] + \
+        [(p.folder, group) for p in chosen for group in items]
+    if jobs <= 1:
+        means = [_mean_visqol(folder, items[group], sample_rate) for folder, group in work]
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
+                                    initializer=_init_worker) as pool:
+            means = list(pool.map(_mean_visqol, [f for f, _ in work],
+                                  [items[g] for _, g in work], [sample_rate] * len(work)))
+    inputs = {group: means[i] for i, (_, group) in enumerate(work[:len(items)])}
+    for (folder, group), mean in zip(work[len(items):], means[len(items):], strict=True):
+        point = next(p for p in chosen if p.folder == folder)
+        point.values[f"{group}_merged_visqol"] = mean
+        point.values[f"{group}_input_visqol"] = inputs[group]
 
 
 def _spaced(folders: Sequence[Path], spacing_minutes: float,
@@ -134,11 +153,15 @@ def _spaced(folders: Sequence[Path], spacing_minutes: float,
     return [f for f, _ in kept]
 
 
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
 def compare_runs(runs: Mapping[str, PathLike], corpus: PathLike, *,
                  items: Mapping[str, Sequence[ValItem]] | None = None,
                  seen_preset: str = "versatile", unseen_preset: str = "sulun-unseen",
                  max_files: int = 16, seconds: float = 8.0, spacing_minutes: float = 0.0,
-                 budget_minutes: float | None = None) -> list[Point]:
+                 budget_minutes: float | None = None, jobs: int = 1) -> list[Point]:
     """Validate every checkpoint of every run on the same excerpts.
 
     Args:
@@ -149,6 +172,8 @@ def compare_runs(runs: Mapping[str, PathLike], corpus: PathLike, *,
         spacing_minutes: validate only checkpoints at least this much compute apart (the
             first and the last are always kept).
         budget_minutes: leave out checkpoints past this much compute (but the first).
+        jobs: checkpoints validated at once, in worker processes of one thread each (the
+            values are the same as with one).
 
     Returns:
         One :class:`Point` per checkpoint, runs in the given order, oldest checkpoint first.
@@ -157,14 +182,20 @@ def compare_runs(runs: Mapping[str, PathLike], corpus: PathLike, *,
     if items is None:
         items = validation_items(corpus, seen_preset=seen_preset, unseen_preset=unseen_preset,
                                  max_files=max_files, seconds=seconds)
-    points = []
+    work: list[tuple[str, Path]] = []
     for label, run_dir in runs.items():
         folders = list_checkpoints(run_dir)
         if not folders:
             raise SpecError(f"{run_dir}: no checkpoint to compare")
-        folders = _spaced(folders, spacing_minutes, budget_minutes)
-        points += [_checkpoint_point(label, f, items, sample_rate) for f in folders]
-    return points
+        work += [(label, f) for f in _spaced(folders, spacing_minutes, budget_minutes)]
+    if jobs <= 1 or len(work) <= 1:
+        return [_checkpoint_point(label, f, items, sample_rate) for label, f in work]
+    ctx = multiprocessing.get_context("spawn")  # torch's threads make fork unsafe
+    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
+                                initializer=_init_worker) as pool:
+        futures = [pool.submit(_checkpoint_point, label, f, items, sample_rate)
+                   for label, f in work]
+        return [fut.result() for fut in futures]
 
 
 def comparison_csv(points: Sequence[Point]) -> str:
