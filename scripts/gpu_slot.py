@@ -7,8 +7,8 @@ one slot needs into ``.gpu/`` (git ignores it through ``.git/info/exclude``):
 * ``wheels/``: the dependencies of upband that the GPU image lacks (soundfile, soxr, lameenc,
   pydantic and its parts), for its Python 3.12 on x86-64, from PyPI;
 * ``audio/``: the run's training audio as the *original* files of the corpus' train split (Ogg,
-  Opus and FLAC, compressed: about 40 minutes of music in 36 MiB), a different random share of
-  them each slot (``--seed``), re-built into a corpus there;
+  Opus and FLAC, compressed, about a minute of music per MiB), a different random share of them
+  each slot (``--seed``), re-built into a corpus there;
 * ``run/``: the run's ``config.json`` and its latest checkpoint.
 
 Here, before the slot::
@@ -26,7 +26,11 @@ puts them into ``RUN_DIR/checkpoints/step-N`` and the CPU run resumes from there
 ``upband train RUN_DIR --resume`` (the corpus path is one of the keys a resume may change).
 A checkpoint's files must each be at most 16 MiB to come back: true for stft-restore (1.7 M
 parameters; weights and Adam moments 21 MB in all, the largest file 14 MB), not for arunet-s
-(the Adam moments alone are 28 MB), which would need its optimiser state split first.
+(the Adam moments alone are 28 MB), which would need its optimiser state split first. Checked
+on this CPU machine, standing in for the GPU one (2026-12-05): ``prepare`` of a stft-restore
+run packed 26 training files (16 MiB of audio), its 20 MiB checkpoint and 4.4 MiB of wheels;
+the corpus build, a resumed step, ``export`` and ``collect`` ran, and the CPU run resumed from
+the collected checkpoint.
 """
 
 from __future__ import annotations
@@ -146,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = sub.add_parser("prepare", help="pack .gpu/ for one slot (here)")
     a.add_argument("--run", type=Path, required=True)
     a.add_argument("--corpus", type=Path, required=True)
-    a.add_argument("--mib", type=float, default=40.0, help="everything carried (default 40)")
+    a.add_argument("--mib", type=float, default=38.0,
+                   help="everything in .gpu/ (default 38: the repository's own files, 24 MB, "
+                        "travel too, and a call carries at most 64 MiB)")
     a.add_argument("--seed", type=int, default=0, help="which share of the audio")
     a.add_argument("--minutes", type=float, default=7.0, help="training minutes there")
     e = sub.add_parser("export", help="copy the latest checkpoint into $OUT (there)")
