@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from upband.data.cutoffs import JITTER, nominal_cutoff, training_cutoff
+from upband.data.cutoffs import JITTER, UNDER_RANGE, nominal_cutoff, training_cutoff
 from upband.data.synthetic import synthetic_source
 from upband.degrade import presets
 from upband.enhancement.chunking import ChunkRunner
@@ -120,6 +120,10 @@ def test_nominal_cutoffs() -> None:
     rng = np.random.default_rng(0)
     draws = [training_cutoff(low, SR, 2, rng) for _ in range(200)]
     assert JITTER[0] * 7000 <= min(draws) < max(draws) <= JITTER[1] * 7000
+    under = np.array([training_cutoff(low, SR, 2, rng, under=0.3) for _ in range(2000)])
+    below = under < JITTER[0] * 7000  # told a cutoff under the true one, as on dark music
+    assert 0.25 < below.mean() < 0.35
+    assert UNDER_RANGE[0] * 7000 <= under.min() and np.median(under[below]) < 7000 / 2
 
 
 def test_crops_carry_their_cutoff_only_when_asked() -> None:

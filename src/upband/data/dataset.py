@@ -93,6 +93,7 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
         cutoffs: add each crop's ``"cutoff_hz"`` (:func:`upband.data.cutoffs.training_cutoff`,
             drawn after everything else, so the other keys do not change), for a model that is
             told the input's cutoff.
+        cutoff_under: with ``cutoffs``, the share of crops told a cutoff below the true one.
 
     ``dataset[i]`` is ``{"input": Tensor[C, T] float32 (degraded), "target": Tensor[C, T]
     float32 (clean), "params": JSON str of the degradation's ``to_dict()``, "file": record id}``.
@@ -103,7 +104,8 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
     def __init__(self, source: AudioSource, split: str = "train", *, crop_samples: int,
                  preset: str = "sulun-single", channels: int = 2, seed: int = 0,
                  gain_db: tuple[float, float] = (-6.0, 0.0), context_samples: int = 4096,
-                 length: int = 1_000_000, cutoffs: bool = False) -> None:
+                 length: int = 1_000_000, cutoffs: bool = False,
+                 cutoff_under: float = 0.0) -> None:
         if crop_samples <= 0:
             raise SpecError(f"crop_samples must be positive, got {crop_samples}")
         if context_samples < 0:
@@ -122,7 +124,7 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
         self.gain_db = (lo, hi)
         self.context_samples = int(context_samples)
         self.length = int(length)
-        self.cutoffs = bool(cutoffs)
+        self.cutoffs, self.cutoff_under = bool(cutoffs), float(cutoff_under)
         self.sample_rate = int(source.sample_rate)
         self.records = [r for r in source.files(split) if r.frames > 0]
         if not self.records:
@@ -162,7 +164,8 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
             "file": record.id,
         }
         if self.cutoffs:
-            item["cutoff_hz"] = training_cutoff(params, self.sample_rate, self.channels, rng)
+            item["cutoff_hz"] = training_cutoff(params, self.sample_rate, self.channels, rng,
+                                                under=self.cutoff_under)
         return item
 
 

@@ -70,7 +70,7 @@ def build_data(config: Config, *, world_size: int = 1, validation: bool = True) 
     dataset = CropDataset(source, "train", crop_samples=d.crop_samples, preset=d.preset,
                           channels=d.channels, seed=t.seed, gain_db=d.gain_db,
                           context_samples=d.context_samples, length=length,
-                          cutoffs=model_takes_cutoff(config))
+                          cutoffs=model_takes_cutoff(config), cutoff_under=d.cutoff_under)
     items = None
     if validation and (v.every > 0 or v.at_start):
         common: dict[str, Any] = {"seconds": v.seconds, "offset_seconds": v.offset_seconds,

@@ -148,6 +148,10 @@ class DataConfig(_Frozen):
     ``workers``: DataLoader worker processes; 0 loads in the training process, -1 (default)
     picks 0 on the CPU (the cores are busy training) and ``min(8, CPUs / local GPUs - 1)`` on
     CUDA (degrading a batch takes longer than a small model's GPU step).
+    ``cutoff_under``: for a model told the input's cutoff, the share of crops told a cutoff
+    below the true one (down to ``UNDER_RANGE`` of it, :mod:`upband.data.cutoffs`), as the
+    detector reads dark music: the network learns to keep real content above the cutoff it is
+    told.
     """
 
     corpus: str = "synthetic"
@@ -159,6 +163,7 @@ class DataConfig(_Frozen):
     context_samples: NonNegativeInt = 4096
     workers: Workers = -1
     synthetic: dict[str, Any] = Field(default_factory=dict)
+    cutoff_under: Fraction = 0.0
 
 
 class ModelConfig(_Frozen):
