@@ -98,43 +98,50 @@ def _checkpoint_model(folder: PathLike) -> WaveModel:
     return load_model(weights if weights.is_file() else Path(folder) / "model.safetensors")
 
 
-def _mean_visqol(folder: str | None, items: Sequence[ValItem], sample_rate: int) -> float:
-    """Mean ViSQOL of the shipped output of the checkpoint in ``folder`` (None: the inputs)."""
+def _item_visqols(folder: str | None, items: Sequence[ValItem], sample_rate: int
+                  ) -> list[float]:
+    """ViSQOL of the shipped output of the checkpoint in ``folder`` (None: of the inputs), one
+    per excerpt; NaN where ViSQOL refuses the pair (an excerpt of near silence)."""
     model = _checkpoint_model(folder).eval() if folder is not None else None
     scores = []
     for it in items:
-        degraded = np.asarray(it.degraded, np.float32)
-        if model is None:
-            scores.append(float(visqol(it.clean, degraded, sample_rate)))
-            continue
-        estimate = model_output(model, degraded, 0, torch.device("cpu"), sample_rate)
-        shipped, _ = shipped_output(model, degraded, estimate, sample_rate)
-        scores.append(float(visqol(it.clean, shipped, sample_rate)))
-    return float(np.mean(scores))
+        signal = np.asarray(it.degraded, np.float32)
+        if model is not None:
+            estimate = model_output(model, signal, 0, torch.device("cpu"), sample_rate)
+            signal, _ = shipped_output(model, signal, estimate, sample_rate)
+        try:
+            scores.append(float(visqol(it.clean, signal, sample_rate)))
+        except SpecError:
+            scores.append(float("nan"))
+    return scores
 
 
 def add_visqol(points: Sequence[Point], items: Mapping[str, Sequence[ValItem]],
                sample_rate: int, budget_minutes: float, jobs: int = 1) -> None:
     """Add ViSQOL to each run's point at ``budget_minutes`` (:func:`at_budget`), in place:
     ``{group}_merged_visqol`` (what ``upband enhance`` ships) and ``{group}_input_visqol``,
-    the mean over the group's excerpts (ViSQOL is too slow to score every checkpoint);
-    ``jobs`` worker processes as in :func:`compare_runs`."""
+    the mean over the group's excerpts that ViSQOL scores for the input (ViSQOL is too slow to
+    score every checkpoint); ``jobs`` worker processes as in :func:`compare_runs`."""
     chosen = list(at_budget(points, budget_minutes).values())
     work = [(None, group) for group in items] + \
         [(p.folder, group) for p in chosen for group in items]
     if jobs <= 1:
-        means = [_mean_visqol(folder, items[group], sample_rate) for folder, group in work]
+        scores = [_item_visqols(folder, items[group], sample_rate) for folder, group in work]
     else:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
                                     initializer=_init_worker) as pool:
-            means = list(pool.map(_mean_visqol, [f for f, _ in work],
-                                  [items[g] for _, g in work], [sample_rate] * len(work)))
-    inputs = {group: means[i] for i, (_, group) in enumerate(work[:len(items)])}
-    for (folder, group), mean in zip(work[len(items):], means[len(items):], strict=True):
+            scores = list(pool.map(_item_visqols, [f for f, _ in work],
+                                   [items[g] for _, g in work], [sample_rate] * len(work)))
+    inputs = {group: np.asarray(scores[i]) for i, (_, group) in enumerate(work[:len(items)])}
+    for (folder, group), values in zip(work[len(items):], scores[len(items):], strict=True):
         point = next(p for p in chosen if p.folder == folder)
-        point.values[f"{group}_merged_visqol"] = mean
-        point.values[f"{group}_input_visqol"] = inputs[group]
+        base, out = inputs[group], np.asarray(values)
+        kept = np.isfinite(base) & np.isfinite(out)
+        point.values[f"{group}_merged_visqol"] = float(out[kept].mean()) if kept.any() else \
+            float("nan")
+        point.values[f"{group}_input_visqol"] = float(base[kept].mean()) if kept.any() else \
+            float("nan")
 
 
 def _spaced(folders: Sequence[Path], spacing_minutes: float,
