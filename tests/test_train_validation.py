@@ -80,3 +80,20 @@ def test_merged_best_metric_needs_merged_validation() -> None:
     with pytest.raises(ConfigError, match=r"validation\.merged is false"):
         load_config(None, ["checkpoint.best_metric=seen_merged_lsd_high",
                            "checkpoint.best_mode=min"])
+
+
+def test_visqol_of_what_ships() -> None:
+    pytest.importorskip("visqol")
+    items = {"seen": _items(2)}
+    values = validate(_Hum().eval(), items, SR, merged=True, visqol=True)
+    # the input's score is ViSQOL of the degraded excerpts, averaged
+    each = [float(metrics.visqol(it.clean, it.degraded, SR)) for it in items["seen"]]
+    assert values["seen_input_visqol"] == pytest.approx(np.mean(each), rel=1e-9)
+    assert 1.0 <= values["seen_input_visqol"] <= 5.0 and 1.0 <= values["seen_merged_visqol"] <= 5.0
+    # the hum is merged away: what ships scores as the input does, within ViSQOL's noise
+    assert values["seen_merged_visqol"] == pytest.approx(values["seen_input_visqol"], abs=0.15)
+    assert "visqol" not in " ".join(validate(_Hum().eval(), items, SR, merged=True))
+    with pytest.raises(ConfigError, match=r"validation\.merged=true"):
+        load_config(None, ["validation.visqol=true"])
+    with pytest.raises(ConfigError, match=r"validation\.visqol is false"):
+        load_config(None, ["validation.merged=true", "checkpoint.best_metric=seen_merged_visqol"])

@@ -29,6 +29,7 @@ from upband.analysis import detect_bandwidth
 from upband.enhancement.chunking import run_chunked
 from upband.enhancement.pipeline import choose_route, route_output
 from upband.enhancement.settings import Settings
+from upband.errors import SpecError
 from upband.models.base import WaveModel
 from upband.train.checkpoint import save_best
 from upband.train.config import Config, config_to_dict
@@ -82,9 +83,17 @@ def _scores(clean: np.ndarray, estimate: np.ndarray, sample_rate: int, signal: s
     return out
 
 
+def _visqol(clean: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """ViSQOL, NaN where it refuses the pair (an excerpt of near silence)."""
+    try:
+        return float(metrics.visqol(clean, estimate, sample_rate))
+    except SpecError:
+        return float("nan")
+
+
 def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
            loss: TrainingLoss | None, chunk: int, inputs: dict[str, float] | None,
-           merged: bool) -> dict[str, float]:
+           merged: bool, visqol: bool) -> dict[str, float]:
     device = next(model.parameters()).device
     rows: list[dict[str, float]] = []
     for item in items:
@@ -96,14 +105,18 @@ def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
         if merged:
             shipped, cutoff = shipped_output(model, degraded, estimate, sample_rate)
             row.update(_scores(clean, shipped, sample_rate, "merged", cutoff))
+            if visqol:
+                row["merged_visqol"] = _visqol(clean, shipped, sample_rate)
         if inputs is None:
             row.update(_scores(clean, degraded, sample_rate, "input", cutoff))
+            if merged and visqol:
+                row["input_visqol"] = _visqol(clean, degraded, sample_rate)
         if loss is not None and group == "seen":
             total, _ = loss(torch.from_numpy(estimate)[None].to(device),
                             torch.from_numpy(clean)[None].to(device))
             row["loss"] = float(total)
         rows.append(row)
-    out = {f"{group}_{k}": float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "loss"}
+    out = {f"{group}_{k}": _mean([r[k] for r in rows]) for k in rows[0] if k != "loss"}
     if inputs is not None:
         out.update((k, v) for k, v in inputs.items() if k.startswith(f"{group}_input_"))
     if "loss" in rows[0]:
@@ -111,9 +124,16 @@ def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
     return out
 
 
+def _mean(values: Sequence[float]) -> float:
+    """Mean of the finite values (NaN when none is): ViSQOL leaves out what it refuses."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def validate(model: WaveModel, items: Mapping[str, Sequence[Any]], sample_rate: int, *,
              loss: TrainingLoss | None = None, chunk: int = 0,
-             inputs: dict[str, float] | None = None, merged: bool = False) -> dict[str, float]:
+             inputs: dict[str, float] | None = None, merged: bool = False,
+             visqol: bool = False) -> dict[str, float]:
     """Sulun & Davies' validation: per filter group, mean over items of the input and output
     SNR and LSD (``lsd_ssr``), plus ``seen_loss`` (``loss`` on the seen items); with
     ``merged``, also of what ships (:func:`shipped_output`: the raw output after detection and
@@ -130,6 +150,8 @@ def validate(model: WaveModel, items: Mapping[str, Sequence[Any]], sample_rate: 
             during training), to skip recomputing them.
 
         merged: add ``{group}_merged_{snr,lsd,lsd_high}`` and ``{group}_input_lsd_high``.
+        visqol: with ``merged``, add ``{group}_merged_visqol`` and ``{group}_input_visqol``
+            (means over the excerpts ViSQOL scores).
 
     Returns:
         ``{group}_{input,output}_{snr,lsd}`` (SNR in dB), the merged values, ``seen_loss``.
@@ -139,7 +161,7 @@ def validate(model: WaveModel, items: Mapping[str, Sequence[Any]], sample_rate: 
     for group, group_items in items.items():
         if group_items:
             out.update(_group(model, group, group_items, sample_rate, loss, chunk, inputs,
-                              merged))
+                              merged, visqol))
     return out
 
 

@@ -76,6 +76,8 @@ VALIDATION_METRICS = (
     # the detected cutoff
     "seen_merged_snr", "seen_merged_lsd", "seen_merged_lsd_high", "seen_input_lsd_high",
     "unseen_merged_snr", "unseen_merged_lsd", "unseen_merged_lsd_high", "unseen_input_lsd_high",
+    # with validation.visqol as well: ViSQOL of what ships and of the input
+    "seen_merged_visqol", "seen_input_visqol", "unseen_merged_visqol", "unseen_input_visqol",
 )
 
 
@@ -296,7 +298,9 @@ class ValidationConfig(_Frozen):
     ``at_start``: also validate before the first iteration (the untrained baseline).
     ``merged``: also score what ``upband enhance`` would ship -- the raw output after the
     bandwidth detection and the do-no-harm merge -- and the LSD above the detected cutoff
-    (``*_merged_*``, ``*_input_lsd_high``)."""
+    (``*_merged_*``, ``*_input_lsd_high``). ``visqol`` (with ``merged``): also ViSQOL of what
+    ships and of the input (``*_merged_visqol``, ``*_input_visqol``; slow, seconds per
+    excerpt; an excerpt ViSQOL refuses, near silence, is left out of the mean)."""
 
     every: NonNegativeInt = 2500
     split: str = "validation"
@@ -308,6 +312,7 @@ class ValidationConfig(_Frozen):
     chunk_seconds: NonNegativeFloat = 0.0
     at_start: bool = True
     merged: bool = False
+    visqol: bool = False
 
 
 class CheckpointConfig(_Frozen):
@@ -368,6 +373,12 @@ class Config(_Frozen):
         if ("_merged_" in best or best.endswith("_lsd_high")) and not self.validation.merged:
             raise ConfigError(f"checkpoint.best_metric is {best!r} but validation.merged is "
                               "false (no merged validation)")
+        if self.validation.visqol and not self.validation.merged:
+            raise ConfigError("validation.visqol scores what ships: it needs "
+                              "validation.merged=true")
+        if best.endswith("_visqol") and not self.validation.visqol:
+            raise ConfigError(f"checkpoint.best_metric is {best!r} but validation.visqol is "
+                              "false")
         return self
 
     def check(self) -> None:

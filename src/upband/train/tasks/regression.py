@@ -110,7 +110,8 @@ class RegressionTask(Task):
         c = self.config
         chunk = round(c.validation.chunk_seconds * c.data.sample_rate)
         values = validate(self.eval_model(), items, c.data.sample_rate, loss=self.loss,
-                          chunk=chunk, inputs=self.input_metrics, merged=c.validation.merged)
+                          chunk=chunk, inputs=self.input_metrics, merged=c.validation.merged,
+                          visqol=c.validation.visqol)
         if self.input_metrics is None:
             self.input_metrics = {k: v for k, v in values.items() if "_input_" in k}
         return values
