@@ -43,6 +43,7 @@ RESUMABLE_CHANGES = ("description", "model.init", "train.max_steps", "train.max_
                      "train.max_cpu_minutes", "data.corpus",
                      "train.log_every", "data.workers", "checkpoint.every",
                      "checkpoint.keep_last", "validation.every", "validation.at_start",
+                     "validation.visqol",
                      "validation.chunk_seconds",
                      "runtime.")
 #: Top-level keys of ``state.json`` that the loop and the checkpoint own (a task's JSON state
