@@ -34,9 +34,8 @@ translation of pydantic's first error into the same one-line message as before.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -54,9 +53,11 @@ from upband.train.config.recipe import (
     ConfigError,
     PathLike,
     apply_overrides,
+    describe_type,
     parse_override,
     plain,
     read_toml,
+    unknown_error,
 )
 
 __all__ = [
@@ -412,30 +413,6 @@ def _check_nyquist(key: str, name: str, sample_rate: int) -> None:
                               "made for this rate")
 
 
-def _describe(hint: Any) -> str:
-    """``hint`` (a field type) in the words of an error message."""
-    origin, args = get_origin(hint), get_args(hint)
-    if origin is Annotated:
-        return _describe(args[0])
-    if origin is Literal:
-        return " or ".join(repr(a) for a in args)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_describe(args[0])}"
-        return f"a list of {len(args)} numbers"
-    if origin is dict:
-        return "a table"
-    return {bool: "true or false", int: "an integer", float: "a number",
-            str: "a string"}.get(hint, str(hint))
-
-
-def _unknown(kind: str, name: str, valid: Iterable[str]) -> ConfigError:
-    valid = list(valid)
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"unknown config {kind} {name!r}{hint}; valid: {', '.join(valid)}")
-
-
 def _config_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
     """The first error of ``exc`` (validating ``model``) as today's one-line message."""
     error = exc.errors(include_url=False)[0]
@@ -457,7 +434,7 @@ def _config_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
         return ConfigError(f"{key} {ctx['error']}")  # a field check (:func:`_require`)
     if kind == "extra_forbidden":
         prefix = f"{'.'.join(names[:-1])}." if len(names) > 1 else ""
-        return _unknown("key" if prefix else "table", key,
+        return unknown_error("key" if prefix else "table", key,
                         (f"{prefix}{f}" for f in parent.model_fields))
     if kind == "model_type":
         return ConfigError(f"config [{key}] must be a table, got {value!r}")
@@ -469,7 +446,7 @@ def _config_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
     if index and kind != "missing":  # one element of a list field
         args = get_args(hint)
         hint = args[0] if args[-1] is Ellipsis else args[index[0]]
-    return ConfigError(f"{key} must be {_describe(hint)}, got {plain(value)!r}")
+    return ConfigError(f"{key} must be {describe_type(hint)}, got {plain(value)!r}")
 
 
 # --- dict <-> models ------------------------------------------------------------------------------

@@ -1,16 +1,18 @@
 """Recipe text to nested tables: TOML files and ``section.key=value`` overrides.
 
-Nothing here knows the keys; :mod:`upband.train.config` validates the tables.
+Nothing here knows the keys; :mod:`upband.train.config` validates the tables (the two helpers
+at the end word its error messages).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from upband.errors import SpecError
 
@@ -81,3 +83,28 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[tuple[str, Any]]
             node = child
         node[parts[-1]] = plain(value)
     return out
+
+
+def describe_type(hint: Any) -> str:
+    """``hint`` (a field type) in the words of an error message."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Annotated:
+        return describe_type(args[0])
+    if origin is Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {describe_type(args[0])}"
+        return f"a list of {len(args)} numbers"
+    if origin is dict:
+        return "a table"
+    return {bool: "true or false", int: "an integer", float: "a number",
+            str: "a string"}.get(hint, str(hint))
+
+
+def unknown_error(kind: str, name: str, valid: Iterable[str]) -> ConfigError:
+    """An unknown table or key ``name``, with the closest valid one as a hint."""
+    valid = list(valid)
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"unknown config {kind} {name!r}{hint}; valid: {', '.join(valid)}")
