@@ -97,3 +97,14 @@ def test_visqol_of_what_ships() -> None:
         load_config(None, ["validation.visqol=true"])
     with pytest.raises(ConfigError, match=r"validation\.visqol is false"):
         load_config(None, ["validation.merged=true", "checkpoint.best_metric=seen_merged_visqol"])
+
+
+def test_an_excerpt_detected_full_band_has_no_high_band_lsd() -> None:
+    rng = np.random.default_rng(8)
+    full = synthesize(SR, 3.0, rng)  # full band: the degradation left it whole
+    items = {"seen": [*_items(1), SimpleNamespace(clean=full, degraded=full.copy())]}
+    values = validate(_Hum().eval(), items, SR, merged=True)
+    alone = validate(_Hum().eval(), {"seen": items["seen"][:1]}, SR, merged=True)
+    # the full-band excerpt is left out of the high-band means, not a failure
+    assert values["seen_input_lsd_high"] == pytest.approx(alone["seen_input_lsd_high"])
+    assert np.isfinite(values["seen_merged_lsd_high"])

@@ -74,12 +74,13 @@ def shipped_output(model: WaveModel, degraded: np.ndarray, estimate: np.ndarray,
 def _scores(clean: np.ndarray, estimate: np.ndarray, sample_rate: int, signal: str,
             cutoff_hz: float | None = None) -> dict[str, float]:
     """``{signal}_snr``, ``{signal}_lsd`` and, with a cutoff, ``{signal}_lsd_high`` (the
-    LSD of the bins above it)."""
+    LSD of the bins above it; NaN, left out of the mean, for an excerpt detected full band)."""
     out = {f"{signal}_snr": float(metrics.snr(clean, estimate)),
            f"{signal}_lsd": float(metrics.lsd_ssr(clean, estimate, sample_rate))}
-    if cutoff_hz is not None:
-        out[f"{signal}_lsd_high"] = float(metrics.lsd_ssr(clean, estimate, sample_rate,
-                                                          min_hz=cutoff_hz))
+    if cutoff_hz is not None:  # NaN for an excerpt detected full band: nothing lies above
+        out[f"{signal}_lsd_high"] = float(metrics.lsd_ssr(
+            clean, estimate, sample_rate, min_hz=cutoff_hz)) if cutoff_hz < sample_rate / 2 \
+            else float("nan")
     return out
 
 
