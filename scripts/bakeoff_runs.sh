@@ -5,12 +5,12 @@
 # (or starts it). Checkpoints are all kept (the comparison validates each one afterwards):
 #
 #   bash scripts/bakeoff_runs.sh CORPUS RUNS_DIR [BUDGET_MINUTES]
-#   python scripts/bakeoff.py --corpus CORPUS --budget-minutes 60 \
+#   python scripts/bakeoff.py --corpus CORPUS --budget-minutes 62 \
 #       --run arunet-s=RUNS_DIR/arunet-s --run stft-restore=RUNS_DIR/stft-restore \
 #       --run stft-restore-under=RUNS_DIR/stft-restore-under -o REPORT_DIR
 set -euo pipefail
-corpus=${1:?corpus folder}; runs=${2:?runs folder}; budget=${3:-65}
-common=(data.corpus="$corpus" validation.every=0 checkpoint.every=250 checkpoint.keep_last=1000
+corpus=${1:?corpus folder}; runs=${2:?runs folder}; budget=${3:-62}
+common=(data.corpus="$corpus" validation.every=0 checkpoint.every=100 checkpoint.keep_last=1000
         checkpoint.best_metric=seen_output_snr runtime.threads=1 runtime.progress=false
         train.max_cpu_minutes="$budget")
 mkdir -p "$runs"
