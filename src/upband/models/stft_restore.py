@@ -1,9 +1,8 @@
 """``stft-restore``: a frame-domain, cutoff-aware restorer of the band above a known cutoff.
 
-Why (issue 13; the bake-off against arunet-s is in ``docs/results/``): much of what a low-pass
-removes is still in the input, attenuated, and inverting the response gains SNR; where nothing
-is left (codecs, steep cuts, low rates) the job is a band of the right *level* in every frame,
-which a few band energies per frame describe. Both are predictions at frame rate, not sample by
+Why: much of what a gentle low-pass removes is still in the input, attenuated, just above the
+cutoff, and undoing that gains SNR; where nothing is left (codecs, steep cuts, low rates) the job is a band of the right *level* in every
+frame, which a few band energies per frame describe. Both are predictions at frame rate, not sample by
 sample, so the network runs on STFT frames (as AP-BWE and Vocos do, ``docs/readings/peers.md``)
 and is cheap on a CPU.
 
@@ -37,6 +36,8 @@ construction (the pipeline's merge keeps the input there anyway).
 
 **Chunking**: the stride is ``hop``, so chunk cores start on the frame grid and a chunked run
 equals one pass (the receptive field covers the frames that see a sample).
+
+How it compares with ``arunet-s`` at equal CPU time: ``docs/results/bakeoff/README.md``.
 """
 
 from __future__ import annotations
