@@ -1,10 +1,10 @@
 """``stft-restore``: a frame-domain, cutoff-aware restorer of the band above a known cutoff.
 
 Why: much of what a gentle low-pass removes is still in the input, attenuated, just above the
-cutoff, and undoing that gains SNR; where nothing is left (codecs, steep cuts, low rates) the job is a band of the right *level* in every
-frame, which a few band energies per frame describe. Both are predictions at frame rate, not sample by
-sample, so the network runs on STFT frames (as AP-BWE and Vocos do, ``docs/readings/peers.md``)
-and is cheap on a CPU.
+cutoff, and undoing that gains SNR; where nothing is left (codecs, steep cuts, low rates) the
+job is a band of the right *level* in every frame, which a few band energies per frame
+describe. Both are predictions at frame rate, not sample by sample, so the network runs on STFT
+frames (as AP-BWE and Vocos do, ``docs/readings/peers.md``) and is cheap on a CPU.
 
 **What it computes** for one channel ``x`` at :attr:`sample_rate` with the cutoff ``f_c`` (Hz;
 given by the caller -- the product passes the detector's -- or estimated, see
