@@ -25,7 +25,7 @@ from upband.fsutil import atomic_write_text
 from upband.models.base import WaveModel
 from upband.states import load_model, load_pretrained
 from upband.train.compare import validation_items
-from upband.train.validation import model_output, shipped_output
+from upband.train.validation import shipped
 
 SR = 44_100
 
@@ -35,11 +35,10 @@ def deltas(model: WaveModel, items: Sequence[object]) -> list[tuple[str, float, 
     for it in items:
         degraded = np.asarray(it.degraded, np.float32)  # type: ignore[attr-defined]
         clean = it.clean  # type: ignore[attr-defined]
-        estimate = model_output(model, degraded, 0, torch.device("cpu"), SR)
-        shipped, cutoff = shipped_output(model, degraded, estimate, SR)
-        d_snr = float(metrics.snr(clean, shipped)) - float(metrics.snr(clean, degraded))
-        d_lsd = float(metrics.lsd_ssr(clean, shipped, SR)) - float(metrics.lsd_ssr(clean,
-                                                                                   degraded, SR))
+        _, output, cutoff = shipped(model, degraded, SR)
+        d_snr = float(metrics.snr(clean, output)) - float(metrics.snr(clean, degraded))
+        d_lsd = float(metrics.lsd_ssr(clean, output, SR)) - float(metrics.lsd_ssr(clean,
+                                                                                  degraded, SR))
         rows.append((it.name, cutoff, d_snr, d_lsd))  # type: ignore[attr-defined]
     return rows
 

@@ -108,3 +108,4 @@ def test_an_excerpt_detected_full_band_has_no_high_band_lsd() -> None:
     # the full-band excerpt is left out of the high-band means, not a failure
     assert values["seen_input_lsd_high"] == pytest.approx(alone["seen_input_lsd_high"])
     assert np.isfinite(values["seen_merged_lsd_high"])
+    assert values["seen_input_snr"] == float("inf")  # an untouched excerpt: infinite SNR stays

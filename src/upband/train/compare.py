@@ -32,12 +32,11 @@ from upband.data.corpus import open_corpus
 from upband.data.dataset import ValItem, build_validation
 from upband.errors import SpecError
 from upband.fsutil import atomic_write_text
-from upband.metrics import visqol
 from upband.models.base import WaveModel
 from upband.plotting import pyplot, save_png
 from upband.states import load_model
 from upband.train.checkpoint import list_checkpoints, read_state
-from upband.train.validation import model_output, shipped_output, validate
+from upband.train.validation import shipped, validate, visqol_or_nan
 
 __all__ = ["Point", "add_visqol", "compare_runs", "comparison_csv", "validation_items",
            "write_comparison"]
@@ -107,12 +106,8 @@ def _item_visqols(folder: str | None, items: Sequence[ValItem], sample_rate: int
     for it in items:
         signal = np.asarray(it.degraded, np.float32)
         if model is not None:
-            estimate = model_output(model, signal, 0, torch.device("cpu"), sample_rate)
-            signal, _ = shipped_output(model, signal, estimate, sample_rate)
-        try:
-            scores.append(float(visqol(it.clean, signal, sample_rate)))
-        except SpecError:
-            scores.append(float("nan"))
+            _, signal, _ = shipped(model, signal, sample_rate)
+        scores.append(visqol_or_nan(it.clean, signal, sample_rate))
     return scores
 
 

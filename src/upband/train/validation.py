@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from upband import metrics
-from upband.analysis import detect_bandwidth
+from upband.analysis import Bandwidth, detect_bandwidth
 from upband.enhancement.chunking import run_chunked
-from upband.enhancement.pipeline import choose_route, route_output
+from upband.enhancement.pipeline import Route, choose_route, route_output
 from upband.enhancement.settings import Settings
 from upband.errors import SpecError
 from upband.models.base import WaveModel
@@ -40,19 +40,28 @@ from upband.train.losses import TrainingLoss
 if TYPE_CHECKING:  # the regression task imports this module: a cycle at run time
     from upband.train.tasks.base import Task
 
-__all__ = ["Validator", "describe_validation", "model_output", "shipped_output", "validate"]
+__all__ = ["Validator", "describe_validation", "model_output", "shipped", "shipped_output",
+           "validate", "visqol_or_nan"]
+
+
+def _route(model: WaveModel, wav: np.ndarray, sample_rate: int,
+           bandwidth: Bandwidth | None) -> Route:
+    """The route ``upband enhance`` takes for ``wav`` at its own rate (detecting the
+    bandwidth unless given)."""
+    found = bandwidth if bandwidth is not None else detect_bandwidth(wav, sample_rate)
+    return choose_route(found, sample_rate, wav.shape[0], model,
+                        Settings(output_rate=sample_rate))
 
 
 @torch.no_grad()
 def model_output(model: WaveModel, wav: np.ndarray, chunk: int, device: torch.device,
-                 sample_rate: int) -> np.ndarray:
+                 sample_rate: int, bandwidth: Bandwidth | None = None) -> np.ndarray:
     """The model's output for one excerpt ``[C, T]`` (chunked when longer than ``chunk``); a
-    model that takes the cutoff is told the detected one, as ``upband enhance`` tells it."""
+    model that takes the cutoff is told the detected one (``bandwidth``, detected here when
+    not given), as ``upband enhance`` tells it."""
     cutoff = None
     if model.takes_cutoff:
-        route = choose_route(detect_bandwidth(wav, sample_rate), sample_rate, wav.shape[0],
-                             model, Settings(output_rate=sample_rate))
-        cutoff = route.merge_cutoff_hz
+        cutoff = _route(model, wav, sample_rate, bandwidth).merge_cutoff_hz
     if chunk > 0 and wav.shape[-1] > chunk:
         return run_chunked(model, wav, chunk=chunk, cutoff_hz=cutoff)
     x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None].to(device)
@@ -61,14 +70,25 @@ def model_output(model: WaveModel, wav: np.ndarray, chunk: int, device: torch.de
 
 
 def shipped_output(model: WaveModel, degraded: np.ndarray, estimate: np.ndarray,
-                   sample_rate: int) -> tuple[np.ndarray, float]:
+                   sample_rate: int, bandwidth: Bandwidth | None = None
+                   ) -> tuple[np.ndarray, float]:
     """What ``upband enhance`` makes of the model's ``estimate`` for ``degraded`` (both float32
-    ``[C, T]`` at ``sample_rate``): the detected cutoff, then pass-through or the do-no-harm
-    merge (:func:`upband.enhancement.pipeline.route_output`). Returns ``(output, cutoff_hz)``."""
+    ``[C, T]`` at ``sample_rate``): the detected cutoff (``bandwidth``, detected here when not
+    given), then pass-through or the do-no-harm merge
+    (:func:`upband.enhancement.pipeline.route_output`). Returns ``(output, cutoff_hz)``."""
+    route = _route(model, degraded, sample_rate, bandwidth)
+    return route_output(route, degraded, estimate), route.bandwidth.cutoff_hz
+
+
+def shipped(model: WaveModel, degraded: np.ndarray, sample_rate: int, *, chunk: int = 0,
+            device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(estimate, output, cutoff_hz)``: :func:`model_output` and :func:`shipped_output` of
+    one excerpt with one bandwidth detection."""
     found = detect_bandwidth(degraded, sample_rate)
-    route = choose_route(found, sample_rate, degraded.shape[0], model,
-                         Settings(output_rate=sample_rate))
-    return route_output(route, degraded, estimate), found.cutoff_hz
+    device = device or next(model.parameters()).device
+    estimate = model_output(model, degraded, chunk, device, sample_rate, found)
+    output, cutoff = shipped_output(model, degraded, estimate, sample_rate, found)
+    return estimate, output, cutoff
 
 
 def _scores(clean: np.ndarray, estimate: np.ndarray, sample_rate: int, signal: str,
@@ -84,7 +104,7 @@ def _scores(clean: np.ndarray, estimate: np.ndarray, sample_rate: int, signal: s
     return out
 
 
-def _visqol(clean: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+def visqol_or_nan(clean: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
     """ViSQOL, NaN where it refuses the pair (an excerpt of near silence)."""
     try:
         return float(metrics.visqol(clean, estimate, sample_rate))
@@ -100,18 +120,21 @@ def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
     for item in items:
         clean = np.asarray(item.clean, np.float32)
         degraded = np.asarray(item.degraded, np.float32)
-        estimate = model_output(model, degraded, chunk, device, sample_rate)
-        row = _scores(clean, estimate, sample_rate, "output")
         cutoff = None
         if merged:
-            shipped, cutoff = shipped_output(model, degraded, estimate, sample_rate)
-            row.update(_scores(clean, shipped, sample_rate, "merged", cutoff))
+            estimate, output, cutoff = shipped(model, degraded, sample_rate, chunk=chunk,
+                                               device=device)
+        else:
+            estimate = model_output(model, degraded, chunk, device, sample_rate)
+        row = _scores(clean, estimate, sample_rate, "output")
+        if merged:
+            row.update(_scores(clean, output, sample_rate, "merged", cutoff))
             if visqol:
-                row["merged_visqol"] = _visqol(clean, shipped, sample_rate)
+                row["merged_visqol"] = visqol_or_nan(clean, output, sample_rate)
         if inputs is None:
             row.update(_scores(clean, degraded, sample_rate, "input", cutoff))
             if merged and visqol:
-                row["input_visqol"] = _visqol(clean, degraded, sample_rate)
+                row["input_visqol"] = visqol_or_nan(clean, degraded, sample_rate)
         if loss is not None and group == "seen":
             total, _ = loss(torch.from_numpy(estimate)[None].to(device),
                             torch.from_numpy(clean)[None].to(device))
@@ -126,9 +149,10 @@ def _group(model: WaveModel, group: str, items: Sequence[Any], sample_rate: int,
 
 
 def _mean(values: Sequence[float]) -> float:
-    """Mean of the finite values (NaN when none is): ViSQOL leaves out what it refuses."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
+    """Mean of the values that are not NaN (NaN when all are): ViSQOL leaves out what it
+    refuses, an excerpt detected full band has no high-band LSD; an infinite SNR stays."""
+    kept = [v for v in values if not np.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def validate(model: WaveModel, items: Mapping[str, Sequence[Any]], sample_rate: int, *,
