@@ -46,6 +46,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from upband.train.checkpoint import find_latest
+
 HERE = Path(__file__).resolve().parent.parent
 SLOT = HERE / ".gpu"
 #: What the GPU image lacks of upband's dependencies (it has numpy, scipy, torch, safetensors,
@@ -65,10 +67,11 @@ DEVICE_COMMAND = (
 
 
 def latest_checkpoint(run: Path) -> Path:
-    found = sorted((run / "checkpoints").glob("step-*"))
-    if not found:
+    """The run's latest complete checkpoint (:func:`upband.train.checkpoint.find_latest`)."""
+    found = find_latest(run)
+    if found is None:
         raise SystemExit(f"gpu_slot: error: {run} holds no checkpoint")
-    return found[-1]
+    return found
 
 
 def prepare(run: Path, corpus: Path, mib: float, seed: int, minutes: float) -> int:
@@ -135,7 +138,8 @@ def collect(files_at: Path, run: Path) -> int:
     if dest.exists():
         print(f"gpu_slot: error: {dest} exists already", file=sys.stderr)
         return 1
-    tmp = Path(tempfile.mkdtemp(prefix=".gpu-", dir=run / "checkpoints"))
+    # ".tmp-": the prefix the trainer clears when a write was killed (checkpoint.remove_stale)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-gpu-", dir=run / "checkpoints"))
     for p in files_at.iterdir():
         if p.name != "CHECKPOINT":
             shutil.copy2(p, tmp / p.name)
