@@ -28,12 +28,18 @@ Method (upband's own; no paper gives one):
    scipy's parameter for Chebyshev-I / elliptic (whose parameter is the ripple edge: 11 604 Hz for
    Chebyshev-I 6 at 11 025 Hz) and well below it for Chebyshev-II (whose parameter is the
    stop-band edge: 8.3 kHz for Chebyshev-II 8 at 11 025 Hz).
-4. **Full band** when the cutoff is at least ``FULL_BAND_FRACTION`` of Nyquist or at least
+4. **Gentle roll-off.** A best fit of the gentlest shapes (Butterworth 4, 24 dB per octave, or
+   any Bessel) is a transition music's own timbre makes too: the dark soundtrack excerpts of the
+   corpus, unfiltered, fit Butterworth 4 at 1.4-3.0 kHz over 8 s (their 30 s excerpts reach
+   17-19 kHz). ``Bandwidth.gentle`` says so, and enhancement passes such an input through
+   by default (:func:`upband.enhancement.pipeline.choose_route`): restoring a band the music
+   never had is how a model makes a file worse.
+5. **Full band** when the cutoff is at least ``FULL_BAND_FRACTION`` of Nyquist or at least
    ``FULL_BAND_HZ`` (19 kHz): :func:`reaches_full_band`, the one definition. ``Bandwidth.full_band``
    says it for the recording's own rate; :meth:`Bandwidth.full_band_at` for another rate (what
    enhancement asks: a 22.05 kHz file full band to its own Nyquist of 11 kHz is not full band
    for a 44.1 kHz output). **Silent** when no frame rises above ``SILENCE_DBFS``.
-5. **Codec signature.** A *sharp shelf* is a fitted Butterworth order ≥ ``SHELF_ORDER`` (MP3,
+6. **Codec signature.** A *sharp shelf* is a fitted Butterworth order ≥ ``SHELF_ORDER`` (MP3,
    AAC and resamplers cut like a brick wall; analogue-style filters do not). *Spectral holes* are
    time–frequency cells of the top band (0.6–0.95 × cutoff) more than ``HOLE_DB`` below that
    bin's median, in excess of the same count one band lower: MP3 encoders switch whole
@@ -82,6 +88,8 @@ FULL_BAND_FRACTION = 0.85
 FULL_BAND_HZ = 19_000.0
 #: Fitted Butterworth order from which a transition counts as a brick-wall shelf.
 SHELF_ORDER = 24
+#: A fitted Butterworth up to this order is a gentle roll-off (``Bandwidth.gentle``).
+GENTLE_ORDER = 4
 #: Frames of the hole analysis more than this far below the loudest are left out (dB).
 HOLE_ACTIVE_DB = 30.0
 #: A cell this far below its bin's median (dB) is a spectral hole.
@@ -138,6 +146,16 @@ class Bandwidth:
         ``full_band_at(self.sample_rate) == full_band``."""
         return self.silent or reaches_full_band(self.cutoff_hz, sample_rate)
 
+    @property
+    def gentle(self) -> bool:
+        """The fitted roll-off is as gentle as music's own (Butterworth order 4 or a Bessel
+        shape): it may be the recording's timbre, not a filter's or a codec's (module doc)."""
+        if self.silent or self.full_band:
+            return False
+        family, _, order = self.template.partition(":")
+        return family == "bessel" or (family == "butter" and order.isdigit()
+                                      and int(order) <= GENTLE_ORDER)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -149,7 +167,8 @@ class Bandwidth:
             return "full band"
         kind = {"lossy": ", sharp shelf with spectral holes: looks like a lossy codec",
                 "brickwall": ", sharp shelf: resampled or brick-wall filtered",
-                "none": ""}[self.codec]
+                "none": ", gentle roll-off: may be the music's own" if self.gentle else ""
+                }[self.codec]
         return f"band-limited at {self.cutoff_hz / 1000:.1f} kHz{kind}"
 
 

@@ -70,6 +70,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-guard", action="store_true",
                    help="do not bound the added band by the input's own level, frame by frame "
                    "(the guard keeps it from hissing on quiet music and in silences)")
+    p.add_argument("--enhance-gentle", action="store_true",
+                   help="also enhance an input whose roll-off is as gentle as music's own "
+                   "(by default taken for its timbre and passed through)")
     p.add_argument("--clip-mode", default=CLIP_MODES[0], choices=CLIP_MODES,
                    help="output above full scale: scale the file down (default), clip, or "
                    "leave (float outputs)")
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         merge=not args.no_merge, chunk_seconds=args.chunk_seconds,
         overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
         clip_mode=args.clip_mode, guard=not args.no_guard,
-        progress=None if args.quiet else bars.advance)
+        pass_gentle=not args.enhance_gentle, progress=None if args.quiet else bars.advance)
     bars.total.close()
     unwritten = False
     if args.report is not None:
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     counts = {s: sum(r.status == s for r in reports) for s in STATUSES}
     if not args.quiet or counts["failed"]:
         print(f"upband: {len(reports)} file(s): {counts['enhanced']} enhanced, "
-              f"{counts['passthrough']} already full band (not enhanced), {counts['skipped']} "
+              f"{counts['passthrough']} passed through (not enhanced), {counts['skipped']} "
               f"skipped (output exists), {counts['failed']} failed",
               file=sys.stderr if counts["failed"] else sys.stdout)
     return EXIT_FAILED if counts["failed"] or unwritten else EXIT_OK

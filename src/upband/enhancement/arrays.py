@@ -25,7 +25,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             output_sample_rate: int | None = None, merge: bool = True,
             chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
             batch_size: int | None = None, clip_mode: str = CLIP_MODES[0], guard: bool = True,
-            bandwidth: Bandwidth | None = None) -> tuple[Any, int]:
+            pass_gentle: bool = True, bandwidth: Bandwidth | None = None) -> tuple[Any, int]:
     """Restore the high band of ``wav``, a signal in memory.
 
     The input's effective bandwidth is detected, the model runs at its own rate in chunks, and
@@ -52,6 +52,9 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             clipped (``"clamp"``) or left (``"none"``). Not applied to an unchanged input.
         guard: bound the band the model adds by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`; with the merge only).
+        pass_gentle: take a roll-off as gentle as music's own
+            (:attr:`upband.analysis.Bandwidth.gentle`) for the recording's timbre and do not
+            enhance below the input's Nyquist (False: enhance it like any band-limited input).
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if already known (skips the
             detection).
 
@@ -65,7 +68,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         ModelError: a model that cannot be loaded.
     """
     settings = Settings(output_sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode), guard)
+                        ClipPolicy(clip_mode), guard, pass_gentle)
     is_torch = isinstance(wav, torch.Tensor)
     x = (wav.detach().cpu().numpy() if is_torch else np.asarray(wav)).astype(np.float32)
     mono = x.ndim == 1

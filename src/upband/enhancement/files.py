@@ -90,7 +90,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  sample_rate: int | None = None, bit_depth: str | None = None,
                  merge: bool = True, chunk_seconds: float = CHUNK_SECONDS,
                  overlap_seconds: float = OVERLAP_SECONDS, batch_size: int | None = None,
-                 clip_mode: str = CLIP_MODES[0], guard: bool = True, overwrite: bool = False,
+                 clip_mode: str = CLIP_MODES[0], guard: bool = True,
+                 pass_gentle: bool = True, overwrite: bool = False,
                  progress: Callable[[float], None] | None = None) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
@@ -115,6 +116,9 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             costs a second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
         guard: bound the band the model adds by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`; with the merge only).
+        pass_gentle: take a roll-off as gentle as music's own
+            (:attr:`upband.analysis.Bandwidth.gentle`) for the recording's timbre and do not
+            enhance below the input's Nyquist (False: enhance it like any band-limited input).
         overwrite: replace an existing ``dst``.
         progress: called with the seconds of input audio processed since the last call.
 
@@ -133,7 +137,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     src, dst = Path(src), Path(dst)
     check_output(src, dst, overwrite=overwrite)
     settings = Settings(sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode), guard)
+                        ClipPolicy(clip_mode), guard, pass_gentle)
     info = audio.info(src)
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)

@@ -8,11 +8,12 @@
 
 :func:`choose_route` makes every decision about one input once: the output rate
 (:func:`output_rate` unless given), whether the model runs at all (not on an input that is
-already full band for the output rate, or silent: pass-through), where the do-no-harm merge
-crosses over and whether the level guard bounds the model's band first. :class:`Pipeline`
-follows a :class:`Route` block by block; every stage streams ``[C, n]`` float32 blocks, so an
-hour of audio never sits in memory. The array path (:func:`upband.enhancement.enhance`) and the
-file path (:func:`upband.enhancement.enhance_file`) both use them.
+already full band for the output rate, or silent, or whose roll-off is as gentle as music's
+own: pass-through), where the do-no-harm merge crosses over and whether the level guard
+bounds the model's band first. :class:`Pipeline` follows a :class:`Route` block by block;
+every stage streams ``[C, n]`` float32 blocks, so an hour of audio never sits in memory. The
+array path (:func:`upband.enhancement.enhance`) and the file path
+(:func:`upband.enhancement.enhance_file`) both use them.
 
 The model enters the pipeline through one function, :func:`model_stage`, which sees the whole
 route (the detected cutoff included) and returns a :class:`Stage`: a later stage (phase repair
@@ -60,6 +61,9 @@ class Route:
     ``merge_cutoff_hz``: where the merge hands over from the input to the model (None: no
     merge, the model's output is used for the whole band). ``guard``: the model's band is
     bounded by the input's own level first (:class:`~upband.enhancement.guard.LevelGuard`).
+    ``own_rolloff``: the detected roll-off was gentle enough to be the music's own
+    (:attr:`~upband.analysis.Bandwidth.gentle`) and was not taken for a cutoff: the input
+    counts as full band up to its own Nyquist.
     """
 
     input_rate: int
@@ -71,6 +75,7 @@ class Route:
     merge_cutoff_hz: float | None
     guard: bool = False
     model_channels: int = 2
+    own_rolloff: bool = False
 
     @property
     def joint_channels(self) -> bool:
@@ -88,6 +93,16 @@ class Route:
     def describe(self) -> tuple[str, str]:
         """``(status, message)`` of the report: ``enhanced`` or ``passthrough``, and why."""
         found = self.bandwidth
+        if self.own_rolloff:
+            why = (f"{found.summary()}; taken for the music's own timbre (--enhance-gentle "
+                   "enhances it anyway)")
+            if self.copies_input:
+                return "passthrough", f"{why}: copied through unchanged"
+            if self.passthrough:
+                return "passthrough", (f"{why}: resampled from {self.input_rate} Hz to "
+                                       f"{self.output_rate} Hz, not enhanced")
+            return "enhanced", (f"{why}: extended above {self.input_rate / 2000:.2f} kHz only, "
+                                f"at {self.output_rate} Hz")
         if self.copies_input:
             return "passthrough", f"already {found.summary()}: copied through unchanged"
         if self.passthrough:
@@ -104,16 +119,20 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
                  settings: Settings) -> Route:
     """Decide output rate, pass-through and merge cutoff for one input (rates in Hz)."""
     rate = settings.output_rate or output_rate(input_rate)
-    full = bandwidth.full_band_at(rate)
+    own = settings.pass_gentle and bandwidth.gentle
+    # a gentle roll-off is the music's: the input is full band to its own Nyquist
+    full = bandwidth.full_band_at(rate) or (own and input_rate >= rate)
     cutoff = None
     if settings.merge and not full:
-        cutoff = min(bandwidth.cutoff_hz, rate / 2 / (1 + MERGE_TRANSITION) * 0.999)
+        found = input_rate / 2 if own else bandwidth.cutoff_hz
+        cutoff = min(found, rate / 2 / (1 + MERGE_TRANSITION) * 0.999)
         if input_rate < rate:
             # upsampled, the input's content ends at the resampler's pass band, below its own
             # Nyquist: the merge hands over before that, or a hole opens between the bands
             cutoff = min(cutoff, audio.PASSBAND * input_rate / 2 / (1 + MERGE_TRANSITION))
     return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff,
-                 guard=settings.guard and cutoff is not None, model_channels=model.channels)
+                 guard=settings.guard and cutoff is not None, model_channels=model.channels,
+                 own_rolloff=own)
 
 
 def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -77,6 +77,10 @@ class Settings:
         clip: what to do above full scale.
         guard: bound the model's band by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`); only with the merge.
+        pass_gentle: a roll-off as gentle as music's own
+            (:attr:`upband.analysis.Bandwidth.gentle`) is taken for the recording's timbre,
+            not a cutoff: such an input is not enhanced below its own Nyquist (False: enhance
+            it above the fitted cutoff like any band-limited input).
     """
 
     output_rate: int | None = None
@@ -86,6 +90,7 @@ class Settings:
     batch_size: int | None = None
     clip: ClipPolicy = ClipPolicy()
     guard: bool = True
+    pass_gentle: bool = True
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work (:class:`SpecError`), for the Python API and the
