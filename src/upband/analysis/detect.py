@@ -29,9 +29,9 @@ Method (upband's own; no paper gives one):
    Chebyshev-I 6 at 11 025 Hz) and well below it for Chebyshev-II (whose parameter is the
    stop-band edge: 8.3 kHz for Chebyshev-II 8 at 11 025 Hz).
 4. **Gentle roll-off.** A best fit of the gentlest shapes (Butterworth 4, 24 dB per octave, or
-   any Bessel) is a transition music's own timbre makes too: the dark soundtrack excerpts of the
-   corpus, unfiltered, fit Butterworth 4 at 1.4-3.0 kHz over 8 s (their 30 s excerpts reach
-   17-19 kHz). ``Bandwidth.gentle`` says so, and enhancement passes such an input through
+   any Bessel) is a transition music's own timbre makes too: three dark soundtrack excerpts of
+   the corpus, unfiltered, fit Butterworth 4 at 1.4-3.0 kHz over 8 s (30 s of the same files
+   reach 16.6-18.5 kHz). ``Bandwidth.gentle`` says so, and enhancement passes such an input through
    by default (:func:`upband.enhancement.pipeline.choose_route`): restoring a band the music
    never had is how a model makes a file worse.
 5. **Full band** when the cutoff is at least ``FULL_BAND_FRACTION`` of Nyquist or at least
