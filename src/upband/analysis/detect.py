@@ -108,6 +108,8 @@ TREND_SPAN = 3.0
 BESSEL_ADVANTAGE = 0.5
 #: Content ends where the spectrum is this far below its loudest bands (95th percentile, dB).
 CONTENT_DB = 60.0
+#: Seconds of a file :func:`detect_file` decodes (as excerpts spread over a longer file).
+DETECT_SECONDS = 30.0
 #: Frames of the hole analysis kept for long signals (reservoir, fixed seed).
 HOLE_FRAMES = 1500
 _EPS_POWER = 1e-30
@@ -199,6 +201,8 @@ class BandwidthAnalyzer:
     def update(self, block: np.ndarray) -> None:
         """Add ``block`` (float ``[C, n]`` or ``[n]``) to the statistics."""
         a = np.asarray(block, dtype=np.float64)
+        if a.shape[-1] == 0:
+            return
         channels = a.reshape(-1, a.shape[-1])
         self._update_ltas(channels)
         self._update_holes(channels.mean(axis=0))
@@ -288,11 +292,13 @@ def detect_bandwidth(audio: np.ndarray, sample_rate: int) -> Bandwidth:
     return analyzer.result()
 
 
-def detect_file(path: str | Path, *, max_seconds: float = 120.0, excerpts: int = 12) -> Bandwidth:
+def detect_file(path: str | Path, *, max_seconds: float = DETECT_SECONDS, excerpts: int = 12
+                ) -> Bandwidth:
     """Detect a file's bandwidth from at most ``max_seconds`` of audio.
 
     Short files are read whole; longer ones as ``excerpts`` equal excerpts spread evenly over the
-    file, so ``upband info`` on an hour of audio decodes two minutes of it.
+    file, so ``upband info`` and ``upband enhance`` (the same call, the same answer) decode
+    30 s of an hour of audio.
     """
     with AudioReader(path) as reader:
         sr, frames = reader.info.sample_rate, reader.info.frames
@@ -305,7 +311,10 @@ def detect_file(path: str | Path, *, max_seconds: float = 120.0, excerpts: int =
             length = budget // excerpts
             for start in np.linspace(0, frames - length, excerpts).astype(int):
                 reader.seek(int(start))
-                analyzer.update(reader.read(length))
+                block = reader.read(length)
+                if block.shape[1] == 0:  # past what decodes (a truncated file's header lies)
+                    break
+                analyzer.update(block)
         return analyzer.result()
 
 

@@ -27,7 +27,7 @@ from upband.errors import (
 
 PathLike = str | os.PathLike[str]
 
-MIN_SAMPLE_RATE = 8_000
+MIN_SAMPLE_RATE = 2_000
 MAX_SAMPLE_RATE = 192_000
 
 #: Extensions upband reads; anything else that libsndfile cannot open is "unsupported".
@@ -104,6 +104,8 @@ def _open_error(path: Path, err: Exception) -> Exception:
     try:
         with path.open("rb") as fh:
             head = fh.read(16)
+    except PermissionError:
+        return DecodeError(f"{path}: permission denied (cannot read the file)")
     except OSError:
         head = b""
     for offset, magic, name in _FOREIGN_MAGIC:

@@ -44,7 +44,7 @@ class AudioReader:
         frame = max(0, min(int(frame), self.info.frames))
         try:
             self._f.seek(frame)
-        except (sf.LibsndfileError, RuntimeError) as err:
+        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
             raise DecodeError(f"{self.path}: cannot seek to frame {frame} ({err})") from None
         self.position = frame
 
@@ -52,7 +52,7 @@ class AudioReader:
         """Decode up to ``frames`` frames (all that remain if -1): float32 ``[C, n]``."""
         try:
             data = self._f.read(frames, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as err:
+        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
             raise DecodeError(
                 f"{self.path}: cannot decode, the file is corrupt or truncated near "
                 f"{self.position / self.info.sample_rate:.2f} s ({err})") from None

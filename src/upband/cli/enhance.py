@@ -19,6 +19,7 @@ from upband.enhancement import (
     OVERLAP_SECONDS,
     Settings,
 )
+from upband.enhancement.planning import check_template
 from upband.errors import SpecError, UpbandError
 
 if TYPE_CHECKING:
@@ -130,14 +131,13 @@ def _check_options(args: argparse.Namespace) -> None:
             audio.WRITE_FORMATS and not args.output.is_dir():
         raise SpecError(f"{len(args.inputs)} inputs need an output folder, not the file "
                         f"{args.output}")
-    if "{stem}" not in args.filename:
-        raise SpecError("--filename must contain {stem} (or every output would be the same)")
+    check_template(args.filename)
 
 
 def _durations(pairs: list[tuple[Path, Path]]) -> dict[Path, float]:
     durations = {}
     for src, _ in pairs:
-        with contextlib.suppress(UpbandError):  # a bad file is reported when its turn comes
+        with contextlib.suppress(UpbandError, OSError):  # a bad file is reported when its turn comes
             durations[src] = audio.info(src).duration
     return durations
 
@@ -177,6 +177,7 @@ def _report_line(report: FileReport, *, verbose: bool) -> str:
                  f"real-time factor {report.real_time_factor:.3f})")
         if report.clip_gain != 1.0:
             line += f"; scaled by {20 * math.log10(report.clip_gain):.2f} dB to avoid clipping"
+        line += "".join(f"; warning: {w}" for w in report.warnings)
     if verbose or report.status == "skipped":
         line += f"; {report.message}"
         if verbose and report.guard_reduction_db is not None and report.guard_reduction_db < 0:

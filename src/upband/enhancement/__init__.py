@@ -9,8 +9,10 @@
   pass-through, merge cutoff) and the streaming :class:`Pipeline`; the model enters through
   :func:`model_stage`;
 * :mod:`~upband.enhancement.arrays`: :func:`enhance`, on arrays;
-* :mod:`~upband.enhancement.files`: :func:`enhance_file`, where outputs go (:func:`plan_outputs`),
-  batches (:func:`run_batch`) and their report.
+* :mod:`~upband.enhancement.planning`: where every output of a batch goes
+  (:func:`plan_outputs`), decided before any work;
+* :mod:`~upband.enhancement.files`: :func:`enhance_file`, batches (:func:`run_batch`) and their
+  report.
 
 Every name is importable from ``upband.enhancement``; those that need torch or scipy are
 imported on first use, so ``from upband.enhancement import CHUNK_SECONDS`` stays light. The
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
         FileReport,
         check_output,
         enhance_file,
-        plan_outputs,
         run_batch,
         write_report,
     )
@@ -69,13 +70,15 @@ if TYPE_CHECKING:
         output_rate,
         route_output,
     )
+    from upband.enhancement.planning import check_template, plan_outputs
 
 #: Where each name that needs torch or scipy lives (imported on first use).
 _LAZY = {
     **dict.fromkeys(["enhance"], "arrays"),
     **dict.fromkeys(["ChunkRunner", "run_chunked"], "chunking"),
     **dict.fromkeys(["DETECT_SECONDS", "READ_SECONDS", "FileReport", "check_output",
-                     "enhance_file", "plan_outputs", "run_batch", "write_report"], "files"),
+                     "enhance_file", "run_batch", "write_report"], "files"),
+    **dict.fromkeys(["check_template", "plan_outputs"], "planning"),
     **dict.fromkeys(["ModelSpec", "default_batch_size", "load_enhancer", "resolve_device"],
                     "loading"),
     **dict.fromkeys(["MERGE_ATTENUATION_DB", "MERGE_TRANSITION", "BandMerge", "merge_filter"],
@@ -88,7 +91,7 @@ __all__ = [
     "CHUNK_SECONDS", "CLIP_MODES", "DETECT_SECONDS", "MERGE_ATTENUATION_DB", "MERGE_TRANSITION",
     "OUTPUT_TEMPLATE", "OVERLAP_SECONDS", "RATE_FAMILY_48K", "READ_SECONDS", "UNITTEST_MODEL",
     "BandMerge", "ChunkRunner", "ClipPolicy", "FileReport", "ModelSpec", "Pipeline", "Route",
-    "Settings", "Stage", "check_output", "choose_route", "default_batch_size",
+    "Settings", "Stage", "check_output", "check_template", "choose_route", "default_batch_size",
     "default_model_name", "enhance", "enhance_file", "load_enhancer", "merge_filter",
     "model_stage", "output_rate", "plan_outputs", "resolve_device", "route_output", "run_batch",
     "run_chunked", "write_report",

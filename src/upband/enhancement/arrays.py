@@ -20,6 +20,9 @@ from upband.enhancement.settings import (
 )
 from upband.errors import SpecError
 
+#: More channels than this in ``[C, T]`` is taken for a ``[T, C]`` array passed by mistake.
+MAX_CHANNELS = 64
+
 
 def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str = "auto",
             output_sample_rate: int | None = None, merge: bool = True,
@@ -64,7 +67,9 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         ``rate`` in Hz.
 
     Raises:
-        SpecError: bad shape, non-finite samples or unknown ``clip_mode``.
+        SpecError: bad shape (more than ``MAX_CHANNELS`` channels: a ``[T, C]`` array), no
+            samples, a sample rate outside what upband reads, non-finite samples or unknown
+            ``clip_mode``.
         ModelError: a model that cannot be loaded.
     """
     settings = Settings(output_sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
@@ -75,6 +80,15 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
     x = x[None] if mono else x
     if x.ndim != 2:
         raise SpecError(f"audio must be [C, T] or [T], got shape {tuple(x.shape)}")
+    if x.shape[0] > MAX_CHANNELS:
+        raise SpecError(f"audio of shape {tuple(x.shape)} would have {x.shape[0]} channels: "
+                        "upband takes [C, T] (soundfile.read returns [T, C]: pass its .T)")
+    if x.shape[1] == 0:
+        raise SpecError(f"audio of shape {tuple(x.shape)} holds no samples")
+    if not (isinstance(sample_rate, (int, np.integer)) and
+            audio.MIN_SAMPLE_RATE <= sample_rate <= audio.MAX_SAMPLE_RATE):
+        raise SpecError(f"sample_rate must be an integer of {audio.MIN_SAMPLE_RATE}-"
+                        f"{audio.MAX_SAMPLE_RATE} Hz, got {sample_rate!r}")
     audio.check_finite(x)
     net = load_enhancer(model, device=device)
     found = bandwidth or detect_bandwidth(x, sample_rate)

@@ -20,26 +20,23 @@ from typing import Any
 import numpy as np
 
 from upband import audio
-from upband.analysis import detect_file
+from upband.analysis.detect import DETECT_SECONDS, detect_file  # noqa: F401 (re-exported)
 from upband.common.jsonnum import dumps_strict, strict_values
 from upband.enhancement.loading import ModelSpec, load_enhancer
 from upband.enhancement.pipeline import Pipeline, Route, choose_route
 from upband.enhancement.settings import (
     CHUNK_SECONDS,
     CLIP_MODES,
-    OUTPUT_TEMPLATE,
     OVERLAP_SECONDS,
     ClipPolicy,
     Settings,
 )
-from upband.errors import OutputExistsError, SpecError, UpbandError
+from upband.errors import OutputExistsError, UpbandError
 from upband.fsutil import atomic_write_text, refuse_input_as_output
 from upband.models.base import WaveModel
 
 #: Input blocks read per step, in seconds of input audio.
 READ_SECONDS = 10.0
-#: Seconds of excerpts the bandwidth detector reads from each file.
-DETECT_SECONDS = 30.0
 
 
 @dataclass
@@ -65,6 +62,8 @@ class FileReport:
     guard_reduction_db: float | None = None
     guard_limited_fraction: float | None = None
     seconds: float = 0.0
+    #: what the listener should know although the file was written (printed on its line)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def real_time_factor(self) -> float:
@@ -142,12 +141,17 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)
     net = load_enhancer(model, device=device)
-    found = detect_file(src, max_seconds=DETECT_SECONDS)
+    found = detect_file(src)  # as `upband info` does: the same excerpts, the same answer
     route = choose_route(found, info.sample_rate, info.channels, net, settings)
     report = _new_report(src, dst, info, subtype, route, net)
     report.clip_gain, pipe = _write_output(src, dst,
                                            lambda: Pipeline.build(net, route, settings), info,
                                            subtype, settings.clip, overwrite, progress)
+    if pipe.frames_in < info.frames - info.sample_rate // 2:
+        # a truncated file whose header promises more (an MP3's Xing frame count): say so
+        report.duration_s = pipe.frames_in / info.sample_rate
+        report.warnings.append(f"the file ends early: {report.duration_s:.1f} s decoded of the "
+                               f"{info.duration:.1f} s its header gives (truncated?)")
     if pipe.guard is not None:
         report.guard_reduction_db = round(pipe.guard.stats.reduction_db, 3)
         report.guard_limited_fraction = round(pipe.guard.stats.limited_fraction, 4)
@@ -223,48 +227,6 @@ def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
 # --------------------------------------------------------------------------------------------
 
 
-def plan_outputs(inputs: list[Path], output: Path | None, *, recursive: bool,
-                 template: str = OUTPUT_TEMPLATE, fmt: str | None = None
-                 ) -> list[tuple[Path, Path]]:
-    """Pair every input file with its output path.
-
-    One file and ``output`` ending in .wav/.flac: that file. Otherwise ``output`` (default: next
-    to each input) is a folder; folders given as inputs are searched (recursively with
-    ``recursive``) and their tree is mirrored. ``template`` fields: ``{stem}``, ``{ext}``;
-    ``fmt`` (``wav`` or ``flac``) is the extension, default wav for wav inputs, else flac.
-    Raises :class:`SpecError` for a folder holding no audio.
-    """
-    files: list[tuple[Path, Path]] = []  # (input, path relative to its output root)
-    for item in inputs:
-        if item.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(p for p in item.glob(pattern) if p.is_file() and audio.is_audio_path(p))
-            if not found:
-                raise SpecError(f"{item}: no audio files found"
-                                + ("" if recursive else " (use --recursive for subfolders)"))
-            files += [(p, p.relative_to(item).parent) for p in found]
-        else:
-            files.append((item, Path()))
-    single = len(inputs) == 1 and not inputs[0].is_dir() and output is not None and \
-        output.suffix.lower() in audio.WRITE_FORMATS
-    if single:
-        assert output is not None
-        refuse_input_as_output(files[0][0], output)  # the command line asked for it: exit 2
-        return [(files[0][0], output)]
-    pairs = []
-    for src, rel in files:
-        ext = fmt or _default_ext(src)
-        name = template.format(stem=src.stem, ext=ext)
-        root = output if output is not None else src.parent
-        pairs.append((src, (root / rel / name) if output is not None else root / name))
-    return pairs
-
-
-def _default_ext(src: Path) -> str:
-    suffix = src.suffix.lower()
-    return "wav" if suffix in (".wav", ".wave") else "flac"
-
-
 def write_report(path: Path, reports: list[FileReport]) -> None:
     """Write the ``--report`` JSON (a list of :meth:`FileReport.to_dict`) atomically."""
     atomic_write_text(path, dumps_strict([r.to_dict() for r in reports], indent=2) + "\n")
@@ -278,7 +240,8 @@ def run_batch(pairs: list[tuple[Path, Path]], *, force: bool,
     outputs are kept.
 
     An existing output (without ``force``) gives a ``skipped`` record, an output that is its
-    input or any other :class:`UpbandError` a ``failed`` one (the refusals of
+    input, any other :class:`UpbandError`, an ``OSError`` (a folder that cannot be written, a
+    full disk) or an unexpected error a ``failed`` one, and the batch goes on (the refusals of
     :func:`check_output`, made once per file by :func:`enhance_file`). ``on_start(src)`` is
     called before each file, ``on_file(report)`` after it; ``kwargs`` go to
     :func:`enhance_file`.
@@ -295,8 +258,12 @@ def run_batch(pairs: list[tuple[Path, Path]], *, force: bool,
             report.status, report.message = "skipped", "output exists (use --force to redo)"
         except UpbandError as err:
             report.status, report.message = "failed", str(err)
-        except OSError as err:  # an output folder that cannot be made or written
-            report.status, report.message = "failed", f"{dst}: cannot write ({err.strerror or err})"
+        except OSError as err:  # an output folder that cannot be made or written, a full disk
+            where = err.filename or dst
+            report.status, report.message = "failed", f"{where}: {err.strerror or err}"
+        except Exception as err:  # a bug of ours must not lose the other files
+            report.status, report.message = "failed", (
+                f"{src}: internal error: {type(err).__name__}: {err} (please report it)")
         reports.append(report)
         on_file(report)
     return reports

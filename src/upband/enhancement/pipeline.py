@@ -211,6 +211,11 @@ class Pipeline:
         self._x = np.zeros((c, 0), np.float32)
         self._m = np.zeros((c, 0), np.float32)
 
+    @property
+    def frames_in(self) -> int:
+        """Input frames pushed so far."""
+        return self._direct.frames_in
+
     @classmethod
     def build(cls, model: WaveModel, route: Route, settings: Settings) -> Pipeline:
         """The pipeline of ``route`` with ``model`` as its stage (:func:`model_stage`)."""

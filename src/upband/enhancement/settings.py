@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from upband.audio.header import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from upband.errors import SpecError
 
 #: Reserved name of the tiny random model used by tests (as demucs' ``demucs_unittest``).
@@ -105,6 +106,7 @@ class Settings:
         if self.batch_size is not None and self.batch_size < 1:
             raise SpecError(f"--batch-size (batch_size) must be at least 1, got "
                             f"{self.batch_size}")
-        if self.output_rate is not None and self.output_rate <= 0:
-            raise SpecError(f"--sample-rate (output rate) must be positive, got "
-                            f"{self.output_rate}")
+        if self.output_rate is not None and not (
+                MIN_SAMPLE_RATE <= self.output_rate <= MAX_SAMPLE_RATE):
+            raise SpecError(f"--sample-rate (output rate) must be {MIN_SAMPLE_RATE}-"
+                            f"{MAX_SAMPLE_RATE} Hz, got {self.output_rate}")
