@@ -60,7 +60,7 @@ def test_top_level_api_is_the_functions() -> None:
     ({"chunk_seconds": float("inf")}, "chunk_seconds) must be a positive number"),
     ({"overlap_seconds": float("nan")}, "overlap_seconds) must be a non-negative number"),
     ({"batch_size": 0}, "batch_size) must be at least 1"),
-    ({"output_sample_rate": -5}, "must be positive, got -5"),
+    ({"output_sample_rate": -5}, "must be 2000-192000 Hz, got -5"),
 ])
 def test_the_api_refuses_what_the_command_line_refuses(kwargs: dict[str, float],
                                                        words: str) -> None:

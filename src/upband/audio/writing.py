@@ -1,8 +1,11 @@
 """Encoding: :class:`AudioWriter` (block by block, atomic, optional TPDF dither), :func:`write`,
 :func:`write_encoded`, :func:`encode_bytes` and the choice of output container and subtype.
 
-Every write goes to a temporary file in the destination folder and is renamed into place only
-when complete, so a crash or an exception never leaves a partial file behind.
+Every write goes to a temporary file in the destination folder and is moved into place only
+when complete, so a crash or an exception never leaves a partial file behind; without
+``overwrite`` the move never replaces a file, even one another process wrote meanwhile. The
+temporary files are named and cleaned as :mod:`upband.fsutil` describes: one left by a killed
+process is removed by the next writer of the same output.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -24,7 +26,13 @@ from upband.errors import (
     OutputExistsError,
     UnsupportedFormatError,
 )
-from upband.fsutil import atomic_write_bytes, umask
+from upband.fsutil import (
+    atomic_write_bytes,
+    make_temp,
+    move_into_place,
+    remove_stale_temps,
+    umask,
+)
 
 #: Output containers by extension.
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
@@ -110,8 +118,11 @@ def _as_frames_last(audio: np.ndarray) -> np.ndarray:
 class AudioWriter:
     """Write a WAV/FLAC file block by block, atomically.
 
-    Blocks go to a temporary file next to ``path``; ``close()`` renames it into place. If the
-    ``with`` block raises, the temporary file is deleted and ``path`` is left untouched.
+    Blocks go to a temporary file next to ``path``; ``close()`` moves it into place. If the
+    ``with`` block raises (Ctrl-C included), the temporary file is deleted and ``path`` is left
+    untouched. Temporary files of ``path`` left by killed processes are removed when the writer
+    starts. Without ``overwrite``, ``close()`` raises :class:`OutputExistsError` (and drops
+    what was written) if ``path`` appeared meanwhile: it never replaces another writer's file.
 
     >>> with AudioWriter("out.flac", 44100, channels=2, subtype="PCM_24") as w:  # doctest: +SKIP
     ...     w.write(block)  # float32 [2, n]
@@ -138,19 +149,22 @@ class AudioWriter:
             self.format = "WAVEX"  # carries a channel mask for multichannel audio
         self._bits = {"PCM_16": 16, "PCM_24": 24}.get(self.subtype) if dither else None
         self._rng = np.random.default_rng(seed)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".upband-tmp",
-                                   dir=self.path.parent)
+        self._overwrite = overwrite
+        remove_stale_temps(self.path)
+        fd, self._tmp = make_temp(self.path)
         os.close(fd)
-        self._tmp = Path(tmp)
         self.frames = 0
         try:
-            self._f = sf.SoundFile(tmp, "w", samplerate=self.sample_rate, channels=self.channels,
-                                   subtype=self.subtype, format=self.format)
-        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+            self._f = sf.SoundFile(str(self._tmp), "w", samplerate=self.sample_rate,
+                                   channels=self.channels, subtype=self.subtype,
+                                   format=self.format)
+        except BaseException as err:
             self._tmp.unlink(missing_ok=True)
-            raise UnsupportedFormatError(
-                f"{self.path}: cannot write {self.format}/{self.subtype} with {channels} channels "
-                f"at {sample_rate} Hz ({err})") from None
+            if isinstance(err, (sf.LibsndfileError, RuntimeError, ValueError)):
+                raise UnsupportedFormatError(
+                    f"{self.path}: cannot write {self.format}/{self.subtype} with {channels} "
+                    f"channels at {sample_rate} Hz ({err})") from None
+            raise
         self._done = False
 
     def write(self, block: np.ndarray) -> None:
@@ -167,15 +181,26 @@ class AudioWriter:
         self.frames += a.shape[1]
 
     def close(self) -> None:
-        """Finish the file and move it into place."""
+        """Finish the file and move it into place.
+
+        Raises:
+            OutputExistsError: ``path`` appeared since the writer started and ``overwrite`` was
+                not given; it is left as it is. On this or any other error the temporary file
+                is removed.
+        """
         if self._done:
             return
         self._done = True
-        self._f.close()
-        with open(self._tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(self._tmp, 0o644 & ~umask())
-        os.replace(self._tmp, self.path)
+        try:
+            self._f.close()
+            with open(self._tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(self._tmp, 0o644 & ~umask())
+            move_into_place(self._tmp, self.path, overwrite=self._overwrite)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self._tmp.unlink(missing_ok=True)
+            raise
 
     def abort(self) -> None:
         """Drop everything written so far; ``path`` is left as it was."""
@@ -225,4 +250,5 @@ def write_encoded(path: PathLike, audio: np.ndarray, sample_rate: int, *,
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
     atomic_write_bytes(path, encode_bytes(audio, sample_rate, format="OGG", subtype=subtype,
-                                          compression_level=compression_level))
+                                          compression_level=compression_level),
+                       overwrite=overwrite)

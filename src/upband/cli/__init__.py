@@ -13,7 +13,10 @@ exit-status rule:
   such as ``--data``, ``--split-list`` or ``--model``, included; and a ``train`` recipe or
   override), an output that exists without ``--force``, no inputs found; or an internal error
   (a bug, reported on one line).
-- **130**: interrupted.
+- **130**: interrupted with Ctrl-C (SIGINT); **143** by SIGTERM and **129** by SIGHUP
+  (128 + the signal's number). Both signals stop a command as Ctrl-C does: the output being
+  written is dropped (finished outputs are kept) and ``upband: interrupted (SIGTERM)`` goes to
+  stderr. A SIGHUP that is ignored when upband starts (``nohup``) stays ignored.
 
 :mod:`upband.cli.base` holds the exit codes and :func:`~upband.cli.base.input_files`, the
 context in which a command's handler reads its inputs and writes its outputs.
@@ -25,11 +28,15 @@ Every error is one line, ``upband: error: <what went wrong>``, on stderr; never 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from types import FrameType
 
 from upband.cli.base import (
     EXIT_FAILED,
@@ -90,6 +97,9 @@ def get_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
+    SIGTERM and SIGHUP are turned into :class:`Interrupted` (a ``KeyboardInterrupt``) while it
+    runs, and the previous handlers are put back when it returns.
+
     Args:
         argv: the arguments after the program name (default: ``sys.argv[1:]``).
 
@@ -97,6 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status (see the module docstring); argparse's own exits (``--help``,
         ``--version``, usage errors) raise ``SystemExit`` with 0 or 2.
     """
+    with stop_signals_interrupt():
+        try:
+            return _run(argv)
+        except KeyboardInterrupt as err:
+            signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
+            print(f"upband: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+            return 128 + int(signum)  # 130 (EXIT_INTERRUPTED) for SIGINT, 143 for SIGTERM
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run its command; errors become exit statuses (not interrupts)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = get_parser(_named_command(argv))
     args, extra = parser.parse_known_args(argv)
@@ -113,15 +134,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UpbandError as err:
         print_error(str(err))
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("upband: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except Exception as err:  # a bug: keep it to one line unless debugging
         if os.environ.get("UPBAND_DEBUG"):
             traceback.print_exc()
         print_error(f"internal error: {type(err).__name__}: {err} (set UPBAND_DEBUG=1 for the "
                     "traceback and please report it)")
         return EXIT_USAGE
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: raised in the main thread so that a command stops exactly as
+    on Ctrl-C (``with`` blocks and ``except BaseException`` clean-ups run)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: The signals that stop a command as Ctrl-C does (SIGHUP does not exist on Windows).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """Within the block, :data:`STOP_SIGNALS` raise :class:`Interrupted` in the main thread.
+
+    Only the first such signal raises; later ones are ignored while the clean-up runs. A
+    signal that is ignored on entry (SIG_IGN, as under ``nohup``) stays ignored, and a process
+    forked inside the block (a data-loader worker) gets the default action, not the exception.
+    Outside the main thread (where handlers cannot be set) the block runs unchanged. The
+    previous handlers are restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+    raised: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:  # a forked child: die of the signal as it would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if not raised:
+            raised.append(signum)
+            raise Interrupted(signum)
+
+    previous = {}
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
 
 
 def _named_command(argv: Sequence[str]) -> list[str]:

@@ -24,7 +24,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 #: The command line itself is wrong (bad option or value, no inputs found); also internal errors.
 EXIT_USAGE = 2
-#: Interrupted with Ctrl-C.
+#: Interrupted with Ctrl-C (SIGINT); SIGTERM and SIGHUP give 128 + their number (143, 129).
 EXIT_INTERRUPTED = 130
 
 #: Where ``-d/--device`` may run a model; ``auto`` is CUDA when present.
@@ -89,5 +89,5 @@ EXIT_STATUS_HELP = (
     "corrupt, unwritable output); 2 the command line is wrong (bad option or value, a path an "
     "option names included; an output that is its input; an existing output without --force, "
     "except in enhance, which keeps it and goes on; no inputs found) or an internal error; "
-    "130 interrupted. Errors are one line on stderr; UPBAND_DEBUG=1 shows an internal error's "
-    "traceback.")
+    "130 interrupted (Ctrl-C; 143 SIGTERM, 129 SIGHUP). Errors are one line on stderr; "
+    "UPBAND_DEBUG=1 shows an internal error's traceback.")

@@ -137,7 +137,7 @@ def _check_options(args: argparse.Namespace) -> None:
 def _durations(pairs: list[tuple[Path, Path]]) -> dict[Path, float]:
     durations = {}
     for src, _ in pairs:
-        with contextlib.suppress(UpbandError, OSError):  # a bad file is reported when its turn comes
+        with contextlib.suppress(UpbandError, OSError):  # a bad file: reported in its turn
             durations[src] = audio.info(src).duration
     return durations
 
