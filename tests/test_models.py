@@ -247,8 +247,9 @@ def test_dropout_is_active_only_in_training() -> None:
 
 
 def test_channel_folding_semantics() -> None:
-    """A k-channel model processes k channels jointly and any other count channel by channel
-    (each channel as k identical copies, outputs averaged)."""
+    """A k-channel model processes k channels jointly, more channels in groups of k (5.1 as
+    three pairs) and the channels left over one by one (each as k identical copies, outputs
+    averaged)."""
     torch.manual_seed(5)
     stereo = build_model("upband_unittest").eval()
     mono = AudioUNet(widths=(4, 4), kernels=(9, 5)).eval()
@@ -259,14 +260,22 @@ def test_channel_folding_semantics() -> None:
         y = mono(x)
         for c in range(3):
             torch.testing.assert_close(y[:, c:c + 1], mono(x[:, c:c + 1]))
-        # stereo model on 1 or 3 channels == dual mono, averaged
+        # stereo model on 3 channels: the first two as a pair, the third as dual mono
         y = stereo(x)
-        for c in range(3):
-            dual = stereo(x[:, c:c + 1].repeat(1, 2, 1))
-            torch.testing.assert_close(y[:, c], dual.mean(dim=1))
-        # stereo model on stereo input: joint, not per channel
-        joint = stereo(x[:, :2])
-        assert not torch.allclose(joint, y[:, :2])
+        torch.testing.assert_close(y[:, :2], stereo(x[:, :2]))
+        torch.testing.assert_close(y[:, 2], stereo(x[:, 2:3].repeat(1, 2, 1)).mean(dim=1))
+        # on 1 channel: dual mono, averaged
+        torch.testing.assert_close(stereo(x[:, :1])[:, 0],
+                                   stereo(x[:, :1].repeat(1, 2, 1)).mean(dim=1))
+        # the pair is joint, not per channel
+        per_channel = torch.stack([stereo(x[:, c:c + 1].repeat(1, 2, 1)).mean(dim=1)
+                                   for c in range(2)], dim=1)
+        assert not torch.allclose(per_channel, y[:, :2])
+        # 5.1: three pairs, in order
+        six = torch.randn(2, 6, 1000)
+        y = stereo(six)
+        for c in (0, 2, 4):
+            torch.testing.assert_close(y[:, c:c + 2], stereo(six[:, c:c + 2]))
 
 
 def test_padding_to_valid_length_is_transparent() -> None:

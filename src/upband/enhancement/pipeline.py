@@ -20,9 +20,10 @@ route (the detected cutoff included) and returns a :class:`Stage`: a later stage
 of the model's output, a stochastic model drawn with a seed, a model told the cutoff) wraps or
 replaces it there, without the file driver changing.
 
-Channels: the model (stereo for the shipped ones) sees a stereo input as a pair; any other
-channel count is enhanced channel by channel (each channel as "dual mono"), see
-:class:`upband.models.base.WaveModel`.
+Channels: the model (stereo for the shipped ones) sees a stereo input as a pair, more channels
+as pairs in their order (5.1: L/R, C/LFE, Ls/Rs) and a channel left over (or a mono input) as
+"dual mono", see :class:`upband.models.base.WaveModel`; the level guard then bounds each
+channel on its own.
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@ tensor of the same shape, for any ``T >= 0`` and any channel count ``C``:
 
 * the input is zero-padded on the right to :meth:`WaveModel.valid_length` (a multiple of the
   network's total stride) and the output cropped back to ``T``;
-* a model built with ``channels = k`` processes a ``k``-channel input jointly. Any other channel
-  count is processed channel by channel: each channel is fed as ``k`` identical copies
-  ("dual mono" for a stereo model; for a mono model this is simply folding the channels into the
-  batch) and the ``k`` outputs are averaged;
+* a model built with ``channels = k`` processes a ``k``-channel input jointly. More channels
+  go through in groups of ``k`` in their order (5.1 as three stereo pairs: a third of the work
+  of six dual-mono passes); the channels left over (and every channel of an input with fewer
+  than ``k``) one by one, each fed as ``k`` identical copies ("dual mono" for a stereo model)
+  whose ``k`` outputs are averaged. For a mono model both are simply folding the channels into
+  the batch;
 * the networks are additive: the output is ``input + correction``, where ``correction`` is what
   the subclass's ``_forward`` returns. Fresh models start with a zero correction (identity).
 
@@ -127,10 +129,10 @@ class WaveModel(nn.Module):
 
         Args:
             wav: ``Tensor[B, C, T]``, float, samples in [-1, 1] at :attr:`sample_rate` (Hz);
-                any ``C`` (a ``C`` other than :attr:`channels` is processed channel by
-                channel, each as :attr:`channels` identical copies whose outputs are
-                averaged) and any ``T`` (padded
-                internally to :meth:`valid_length`, cropped back).
+                any ``C`` (more channels than :attr:`channels` go in groups of that many,
+                the rest -- and a smaller ``C`` -- channel by channel, each as
+                :attr:`channels` identical copies whose outputs are averaged) and any ``T``
+                (padded internally to :meth:`valid_length`, cropped back).
             cutoff_hz: the input's detected cutoff in Hz, one number or ``Tensor[B]``, for a
                 model that :attr:`takes_cutoff` (None: such a model estimates it); other
                 models ignore it.
@@ -149,24 +151,27 @@ class WaveModel(nn.Module):
         batch, chans, length = wav.shape
         if length == 0 or batch == 0:
             return wav.clone()
-        joint = chans == self.channels
-        # other channel counts: every channel on its own, as `channels` identical copies
-        x = wav if joint else wav.reshape(batch * chans, 1, length).expand(-1, self.channels, -1)
+        k = self.channels
+        groups = chans // k  # channels in groups of k, jointly; the rest as k copies each
+        rest = chans - groups * k
+        x = torch.cat([wav[:, :groups * k].reshape(batch * groups, k, length),
+                       wav[:, groups * k:].reshape(batch * rest, 1, length).expand(-1, k, -1)])
         padded = self.valid_length(length)
         if padded != length:
             x = F.pad(x, (0, padded - length))
         if self.takes_cutoff:
             cut = None if cutoff_hz is None else \
                 torch.as_tensor(cutoff_hz, dtype=torch.float32, device=wav.device).expand(batch)
-            if cut is not None and not joint:
-                cut = cut.repeat_interleave(chans)
+            if cut is not None:
+                cut = torch.cat([cut.repeat_interleave(groups), cut.repeat_interleave(rest)])
             correction = self._forward_cutoff(x, cut)
         else:
             correction = self._forward(x)
         y = (x + correction)[..., :length]
-        if not joint:
-            y = y.reshape(batch, chans, self.channels, length).mean(dim=2)
-        return y
+        if not rest:
+            return y.reshape(batch, chans, length)
+        return torch.cat([y[:batch * groups].reshape(batch, groups * k, length),
+                          y[batch * groups:].reshape(batch, rest, k, length).mean(dim=2)], dim=1)
 
     def _forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
