@@ -4,7 +4,10 @@ doubled, no write outside ``-o``, a one-line error instead of an "internal error
 from __future__ import annotations
 
 import json
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import lameenc
@@ -221,3 +224,13 @@ def test_info_and_enhance_give_one_answer(tmp_path: Path,
     assert main(["enhance", str(path), "-o", str(tmp_path / "o.flac"), "--report", str(report),
                  *RUN]) == 0
     assert json.loads(report.read_text())[0]["bandwidth"] == record["bandwidth"]
+
+
+@pytest.mark.parametrize("order, warned", [("import torch, upband", True),
+                                           ("import upband, torch", False)])
+def test_importing_torch_first_is_told_how_to_get_the_speed_back(order: str, warned: bool
+                                                                 ) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run([sys.executable, "-c", order], env=env, capture_output=True,
+                         text=True, check=True)
+    assert ("OMP_WAIT_POLICY=PASSIVE" in run.stderr) == warned

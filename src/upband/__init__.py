@@ -13,12 +13,21 @@ bandwidth detector, ``upband.audio`` for I/O, ``upband.degrade`` for the degrada
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from typing import TYPE_CHECKING
 
 # OpenMP threads that spin while they wait steal the CPU from everything else on a busy machine:
 # under load, arunet-s ran 6x slower and small-chunk inference 60x slower with the default
 # policy (benchmarks/speed.py, tests/test_inference.py); passive waiting costs little when idle.
-# Effective only if torch is imported after upband; a user's own setting wins.
+# Effective only if torch is imported after upband (OpenMP reads it once, when torch loads it),
+# so a program that imported torch first is told how to get the speed back; a user's own
+# setting wins.
+if "torch" in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
+    warnings.warn("torch was imported before upband, so OpenMP threads spin while they wait: "
+                  "on a busy machine enhancement can run several times slower. Import upband "
+                  "before torch, or set OMP_WAIT_POLICY=PASSIVE in the environment.",
+                  RuntimeWarning, stacklevel=2)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from upband.common.lazy import lazy_names
