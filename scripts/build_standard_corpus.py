@@ -4,6 +4,8 @@
     python scripts/build_standard_corpus.py --out /work/corpus
     python scripts/build_standard_corpus.py --out /work/corpus --unpacked /work/audio
     python scripts/build_standard_corpus.py --out /tmp/small --packages sonic-pi-samples asc-music
+    python scripts/build_standard_corpus.py --out /work/corpus --unpacked /work/audio \
+        --extra "/work/rendered::PD-score+MIT-soundfont"     # + scripts/render_scores.py's
 
 For each package: use ``--unpacked DIR/PKG`` when it exists (a ``dpkg-deb -x`` tree), else the
 tree unpacked before in ``--cache``, else ``apt-get download PKG`` into ``--cache`` and
@@ -378,6 +380,9 @@ def get_parser() -> argparse.ArgumentParser:
                         "at 44.1 kHz, the same fraction of Nyquist at other rates)")
     p.add_argument("--workers", "-j", type=int, default=None)
     p.add_argument("--force", "-f", action="store_true", help="replace an existing corpus")
+    p.add_argument("--extra", action="append", default=[], metavar="FOLDER::LICENCE",
+                   help="another source of full-band music with the licence of all its files "
+                   "(e.g. the pieces scripts/render_scores.py renders); repeatable")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -420,6 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             counts = Counter(v for k, v in sel.licences.items() if k not in before)
             print(f"{name}: {tree}" + (f" + {extracted}" if extracted else "") + "; licences "
                   + ", ".join(f"{k} ({v})" for k, v in counts.most_common()), file=sys.stderr)
+        for extra in args.extra:
+            folder, sep, licence = extra.partition("::")
+            if not sep or not licence or not Path(folder).is_dir():
+                raise ScriptError(f"--extra {extra!r}: give an existing FOLDER::LICENCE")
+            sel.sources.append(extra)
         prep = time.monotonic() - start
         summary = build_corpus(
             sel.sources, args.out, sample_rate=args.sample_rate, channels=args.channels,

@@ -234,3 +234,25 @@ def test_importing_torch_first_is_told_how_to_get_the_speed_back(order: str, war
     run = subprocess.run([sys.executable, "-c", order], env=env, capture_output=True,
                          text=True, check=True)
     assert ("OMP_WAIT_POLICY=PASSIVE" in run.stderr) == warned
+
+
+def test_a_full_disk_is_named_not_an_internal_error(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """libsndfile reports a failed write as "System error."; the writer says what it means
+    and leaves no temporary file."""
+    writer = audio.AudioWriter(tmp_path / "o.wav", SR, 2)
+
+    class Failing:
+        def write(self, data: np.ndarray) -> None:
+            raise sf.LibsndfileError(2, "System error.")
+
+        def close(self) -> None:
+            pass
+
+    writer._f = Failing()  # type: ignore[assignment]
+    monkeypatch.setattr("shutil.disk_usage", lambda path: type("U", (), {"free": 0})())
+    with pytest.raises(OSError, match="No space left on device") as err:
+        writer.write(noise(0.1))
+    assert err.value.filename == str(tmp_path / "o.wav")
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []

@@ -11,8 +11,10 @@ process is removed by the next writer of the same output.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import shutil
 from pathlib import Path
 from types import TracebackType
 
@@ -177,8 +179,22 @@ class AudioWriter:
             a = tpdf_dither(a, self._bits, self._rng)
         if self.subtype != "FLOAT":
             a = np.clip(a, -1.0, 1.0)
-        self._f.write(np.ascontiguousarray(a.T))
+        try:
+            self._f.write(np.ascontiguousarray(a.T))
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise self._write_failed(err) from None
         self.frames += a.shape[1]
+
+    def _write_failed(self, err: Exception) -> OSError:
+        """libsndfile's "System error." as the ``OSError`` it stands for (a full disk, or a
+        folder that stopped being writable), naming the output."""
+        try:
+            full = shutil.disk_usage(self._tmp.parent).free < 1 << 20
+        except OSError:
+            full = False
+        if full:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        return OSError(errno.EIO, f"cannot write ({err})", str(self.path))
 
     def close(self) -> None:
         """Finish the file and move it into place.
@@ -192,7 +208,10 @@ class AudioWriter:
             return
         self._done = True
         try:
-            self._f.close()
+            try:
+                self._f.close()
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise self._write_failed(err) from None
             with open(self._tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.chmod(self._tmp, 0o644 & ~umask())
