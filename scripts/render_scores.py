@@ -49,6 +49,8 @@ COMPOSERS = {"bach": 0.35, "beethoven": 0.08, "mozart": 0.06, "haydn": 0.04,
              "essenFolksong": 0.05, "ryansMammoth": 0.08}
 #: Longest rendered piece (seconds); longer ones are cut (with a fade) to keep the corpus varied.
 MAX_SECONDS = 240.0
+#: A score that plays longer than this (seconds) is not rendered at all.
+MAX_PLAY_SECONDS = 1200.0
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,10 @@ def piece_name(score_path: str) -> str:
 
 
 def score_to_midi(score_path: str, ensemble: Ensemble, rng: np.random.Generator,
-                  midi_path: Path) -> float:
+                  midi_path: Path) -> tuple[float, float]:
     """Write the score as MIDI with the ensemble's programs and drawn dynamics; returns the
-    tempo scale used."""
+    tempo scale used and how long the score plays (seconds). A score that would play for more
+    than ``MAX_PLAY_SECONDS`` is refused (:class:`RenderError`) before anything is rendered."""
     from music21 import converter, instrument, tempo
 
     score = converter.parse(score_path)
@@ -131,18 +134,27 @@ def score_to_midi(score_path: str, ensemble: Ensemble, rng: np.random.Generator,
         m.activeSite.remove(m)
     for part in parts:
         part.insert(0, tempo.MetronomeMark(number=float(bpm)))
+    seconds = float(score.highestTime) * 60.0 / float(bpm)
+    if seconds > MAX_PLAY_SECONDS:
+        raise RenderError(f"the score plays for {seconds:.0f} s (more than {MAX_PLAY_SECONDS:g})")
     score.write("midi", fp=str(midi_path))
-    return scale
+    return scale, seconds
 
 
-def render(midi_path: Path, soundfont: Path, wav_path: Path) -> None:
-    """FluidSynth, non-interactive, to a 44.1 kHz stereo WAV."""
+def render(midi_path: Path, soundfont: Path, wav_path: Path, seconds: float) -> None:
+    """FluidSynth, non-interactive, to a 44.1 kHz stereo WAV; given a minute plus a fifth of
+    the ``seconds`` the score plays (it renders far faster than that). The MIDI of a few
+    corpus files plays far longer than its score: K. 458/iii (201 s of score) had rendered
+    38 hours, 24 GB of WAV, when it was stopped."""
     cmd = ["fluidsynth", "-ni", "-q", "-r", str(SAMPLE_RATE), "-g", "0.5", "-o",
            "synth.reverb.active=1", "-F", str(wav_path), str(soundfont), str(midi_path)]
     try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
+        subprocess.run(cmd, check=True, capture_output=True, text=True,
+                       timeout=60 + seconds / 5)
     except FileNotFoundError:
         raise RenderError("fluidsynth is not installed (apt-get install fluidsynth)") from None
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"fluidsynth still running after {60 + seconds / 5:.0f} s") from None
     except subprocess.CalledProcessError as err:
         raise RenderError(f"fluidsynth failed: {(err.stderr or '').strip()[:200]}") from None
 
@@ -194,8 +206,8 @@ def render_piece(score_path: str, out: Path, soundfont: Path) -> dict[str, objec
     ensemble = ENSEMBLES[int(rng.integers(len(ENSEMBLES)))]
     with tempfile.TemporaryDirectory() as tmp:
         midi, wav = Path(tmp) / "piece.mid", Path(tmp) / "piece.wav"
-        scale = score_to_midi(score_path, ensemble, rng, midi)
-        render(midi, soundfont, wav)
+        scale, seconds = score_to_midi(score_path, ensemble, rng, midi)
+        render(midi, soundfont, wav, seconds)
         audio, level = finish(wav, rng)
         partial = Path(tmp) / target.name
         sf.write(str(partial), audio, SAMPLE_RATE, subtype="PCM_24")

@@ -75,8 +75,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="also enhance an input whose roll-off is as gentle as music's own "
                    "(by default taken for its timbre and passed through)")
     p.add_argument("--clip-mode", default=CLIP_MODES[0], choices=CLIP_MODES,
-                   help="output above full scale: scale the file down (default), clip, or "
-                   "leave (float outputs)")
+                   help="output above full scale: lower the gain only around the samples "
+                   "above it (look-ahead limiter, default), scale the whole file down (a "
+                   "second pass), clip, or leave (float outputs)")
     p.add_argument("--report", type=Path, metavar="FILE.json",
                    help="write what was detected and done per file as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file lines")
@@ -177,6 +178,10 @@ def _report_line(report: FileReport, *, verbose: bool) -> str:
                  f"real-time factor {report.real_time_factor:.3f})")
         if report.clip_gain != 1.0:
             line += f"; scaled by {20 * math.log10(report.clip_gain):.2f} dB to avoid clipping"
+        if report.limited_samples:
+            overs = f"{report.limit_overs} over{'s' if report.limit_overs != 1 else ''}"
+            line += (f"; limited {report.limited_samples} samples around {overs} "
+                     f"(at most {report.limit_reduction_db:.2f} dB)")
         line += "".join(f"; warning: {w}" for w in report.warnings)
     if verbose or report.status == "skipped":
         line += f"; {report.message}"

@@ -5,6 +5,8 @@
 * :mod:`~upband.enhancement.loading`: :func:`load_enhancer`, the model and its device;
 * :mod:`~upband.enhancement.chunking`: :class:`ChunkRunner` / :func:`run_chunked`, the one chunker;
 * :mod:`~upband.enhancement.merge`: :class:`BandMerge`, the do-no-harm band merge;
+* :mod:`~upband.enhancement.guard` and :mod:`~upband.enhancement.limiter`: the level guard of
+  the added band and the look-ahead limiter around overs;
 * :mod:`~upband.enhancement.pipeline`: :func:`choose_route` (every per-input decision: output rate,
   pass-through, merge cutoff) and the streaming :class:`Pipeline`; the model enters through
   :func:`model_stage`;

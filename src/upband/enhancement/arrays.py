@@ -51,7 +51,9 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             with it, the result does not depend on it.
         overlap_seconds: seconds of cross-fade between chunks.
         batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
-        clip_mode: an output above full scale is scaled down to full scale (``"rescale"``),
+        clip_mode: an output above full scale is limited around the samples above it
+            (``"limit"``: a look-ahead limiter, :mod:`upband.enhancement.limiter`; every other
+            sample is left as it is), scaled down to full scale as a whole (``"rescale"``),
             clipped (``"clamp"``) or left (``"none"``). Not applied to an unchanged input.
         guard: bound the band the model adds by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`; with the merge only).
@@ -95,6 +97,9 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
     route = choose_route(found, sample_rate, x.shape[0], net, settings)
     y = Pipeline.build(net, route, settings).push(x, last=True)
     if not route.copies_input:
+        limiter = settings.clip.limiter(y.shape[0], route.output_rate)
+        if limiter is not None:
+            y = limiter.push(y, last=True)
         peak = float(np.max(np.abs(y))) if y.size else 0.0
         y = settings.clip.limit(y, settings.clip.gain_for(peak))
     y = y[0] if mono else y

@@ -22,6 +22,7 @@ import numpy as np
 from upband import audio
 from upband.analysis.detect import DETECT_SECONDS, detect_file  # noqa: F401 (re-exported)
 from upband.common.jsonnum import dumps_strict, strict_values
+from upband.enhancement.limiter import PeakLimiter
 from upband.enhancement.loading import ModelSpec, load_enhancer
 from upband.enhancement.pipeline import Pipeline, Route, choose_route
 from upband.enhancement.settings import (
@@ -56,7 +57,13 @@ class FileReport:
     bandwidth: dict[str, Any] = field(default_factory=dict)
     merge_cutoff_hz: float | None = None
     model: str = ""
+    #: ``rescale`` mode: the gain the whole output got (1: none)
     clip_gain: float = 1.0
+    #: ``limit`` mode: the frames above the limiter's ceiling, the frames whose gain it lowered
+    #: around them, and its deepest reduction (dB; 0: untouched)
+    limit_overs: int = 0
+    limited_samples: int = 0
+    limit_reduction_db: float = 0.0
     #: the level guard (None: not applied): the model's band after it, relative to before
     #: (dB, energy-weighted), and the share of STFT frames in which it lowered a band
     guard_reduction_db: float | None = None
@@ -111,8 +118,10 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         chunk_seconds: seconds of audio per model call (memory grows with it).
         overlap_seconds: seconds of cross-fade between chunks.
         batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
-        clip_mode: an output above full scale is scaled down as a whole (``"rescale"``, which
-            costs a second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
+        clip_mode: an output above full scale is limited around the samples above it
+            (``"limit"``: a look-ahead limiter, :mod:`upband.enhancement.limiter`; every other
+            sample is left as it is), scaled down as a whole (``"rescale"``, which costs a
+            second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
         guard: bound the band the model adds by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`; with the merge only).
         pass_gentle: take a roll-off as gentle as music's own
@@ -144,9 +153,9 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     found = detect_file(src)  # as `upband info` does: the same excerpts, the same answer
     route = choose_route(found, info.sample_rate, info.channels, net, settings)
     report = _new_report(src, dst, info, subtype, route, net)
-    report.clip_gain, pipe = _write_output(src, dst,
-                                           lambda: Pipeline.build(net, route, settings), info,
-                                           subtype, settings.clip, overwrite, progress)
+    report.clip_gain, pipe, limiter = _write_output(
+        src, dst, lambda: Pipeline.build(net, route, settings), info, subtype, settings.clip,
+        overwrite, progress)
     if pipe.frames_in < info.frames - info.sample_rate // 2:
         # a truncated file whose header promises more (an MP3's Xing frame count): say so
         report.duration_s = pipe.frames_in / info.sample_rate
@@ -155,6 +164,10 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if pipe.guard is not None:
         report.guard_reduction_db = round(pipe.guard.stats.reduction_db, 3)
         report.guard_limited_fraction = round(pipe.guard.stats.limited_fraction, 4)
+    if limiter is not None:
+        report.limit_overs = limiter.stats.overs
+        report.limited_samples = limiter.stats.limited
+        report.limit_reduction_db = round(limiter.stats.reduction_db, 3)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -184,25 +197,31 @@ def _read_blocks(src: Path, info: audio.AudioInfo) -> Iterator[tuple[np.ndarray,
 
 def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
                   info: audio.AudioInfo, subtype: str, clip: ClipPolicy, overwrite: bool,
-                  progress: Callable[[float], None] | None) -> tuple[float, Pipeline]:
-    """Run a pipeline over ``src`` into ``dst``; returns the gain applied and the pipeline.
+                  progress: Callable[[float], None] | None
+                  ) -> tuple[float, Pipeline, PeakLimiter | None]:
+    """Run a pipeline over ``src`` into ``dst``; returns the gain applied, the pipeline and the
+    limiter (None: not ``limit`` mode, or the output is the input's own samples).
 
     The output is written as it comes (atomically). An output that is the input's own samples
-    is written as it is; any other gets the clip policy and, to 16-bit, TPDF dither. If it went
-    above full scale and the policy rescales, that pass is discarded and the (deterministic)
-    pipeline runs again with the gain that brings the peak to full scale: a second pass for the
-    rare clipping file rather than a spool file for every one.
+    is written as it is; any other gets the clip policy (in ``limit`` mode the look-ahead
+    limiter, in the same pass) and, to 16-bit, TPDF dither. If it went above full scale and the
+    policy rescales, that pass is discarded and the (deterministic) pipeline runs again with the
+    gain that brings the peak to full scale: a second pass for the rare clipping file rather
+    than a spool file for every one.
     """
     gain = 1.0
     for attempt in range(2):
         pipe = make_pipeline()
         new_audio = not pipe.route.copies_input
+        limiter = clip.limiter(info.channels, pipe.route.output_rate) if new_audio else None
         peak = 0.0
         writer = audio.AudioWriter(dst, pipe.route.output_rate, info.channels, subtype=subtype,
                                    overwrite=overwrite, dither=new_audio and subtype == "PCM_16")
         try:
             for block, last in _read_blocks(src, info):
                 out = pipe.push(block, last=last)
+                if limiter is not None:
+                    out = limiter.push(out, last=last)
                 if out.size:
                     if new_audio:
                         out = clip.limit(out, gain)
@@ -219,7 +238,7 @@ def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
             continue
         writer.close()
         break
-    return gain, pipe
+    return gain, pipe, limiter
 
 
 # --------------------------------------------------------------------------------------------

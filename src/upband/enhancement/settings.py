@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from upband.audio.header import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from upband.errors import SpecError
 
+if TYPE_CHECKING:
+    from upband.enhancement.limiter import PeakLimiter
+
 #: Reserved name of the tiny random model used by tests (as demucs' ``demucs_unittest``).
 UNITTEST_MODEL = "upband_unittest"
 #: Default seconds of audio per chunk (model rate) and cross-fade between chunks.
 CHUNK_SECONDS = 10.0
 OVERLAP_SECONDS = 0.25
-#: What to do with an output that goes above full scale: scale the whole output down so its
-#: peak is full scale, clip it sample by sample, or leave it (float outputs keep it).
-CLIP_MODES = ("rescale", "clamp", "none")
+#: What to do with an output that goes above full scale: lower the gain only around the samples
+#: above it (a look-ahead limiter, :mod:`upband.enhancement.limiter`; one pass), scale the whole
+#: output down so its peak is full scale (a second pass for a file), clip it sample by sample,
+#: or leave it (float outputs keep it). The first is the default.
+CLIP_MODES = ("limit", "rescale", "clamp", "none")
 #: Name of each output in folder mode: fields ``{stem}`` (the input's name without its
 #: extension) and ``{ext}`` (wav or flac).
 OUTPUT_TEMPLATE = "{stem}.upband.{ext}"
@@ -40,8 +46,10 @@ class ClipPolicy:
     """One rule for outputs above full scale, used by the array and the file path alike.
 
     ``mode`` is one of :data:`CLIP_MODES`. An output that is the input's own samples (a
-    full-band input at its own rate) is never touched; every other output gets
-    ``limit(block, gain_for(peak))``, ``peak`` being the output's largest absolute sample.
+    full-band input at its own rate) is never touched. Every other output goes, as it streams,
+    through the :meth:`limiter` (``limit`` mode only), then gets ``limit(block,
+    gain_for(peak))``, ``peak`` being the output's largest absolute sample (a gain other than 1
+    in ``rescale`` mode only).
     """
 
     mode: str = CLIP_MODES[0]
@@ -55,6 +63,15 @@ class ClipPolicy:
         """The gain for an output whose peak is ``peak``: ``1 / peak`` when rescaling an output
         above full scale, else 1."""
         return 1.0 / peak if self.mode == "rescale" and peak > 1.0 else 1.0
+
+    def limiter(self, channels: int, sample_rate: int) -> PeakLimiter | None:
+        """A new look-ahead limiter for one output in ``limit`` mode, else None."""
+        if self.mode != "limit":
+            return None
+        # scipy: kept out of the command line's start-up
+        from upband.enhancement.limiter import PeakLimiter
+
+        return PeakLimiter(channels, sample_rate)
 
     def limit(self, block: np.ndarray, gain: float = 1.0) -> np.ndarray:
         """``block`` (float32 ``[C, n]``) scaled by ``gain``, then clipped to [-1, 1] in
