@@ -20,7 +20,7 @@ start() {  # label recipe overrides...
         --run-dir "$runs/$label" --resume >"$runs/$label.log" 2>&1 &
 }
 # 1. today's shipped arunet-s, continued from its weights with its own recipe
-start arunet-s configs/upband-default.toml model.init=upband-default
+start arunet-s configs/arunet-s.toml model.init=upband-arunet-s
 # 2. the cutoff-aware frame-domain restorer
 start stft-restore configs/stft-restore.toml
 # 3. the same, with 30 % of the crops told a cutoff far below the true one (data.cutoff_under),

@@ -241,7 +241,7 @@ def test_corpus_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
 
 
 def test_train_resume_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    recipe = Path(__file__).parents[1] / "configs" / "upband-default.toml"
+    recipe = Path(__file__).parents[1] / "configs" / "arunet-s.toml"
     tiny = ["model.kwargs={widths=[8, 8], kernels=[5, 3]}", "train.batch_size=2",
             "data.crop_samples=4096", "validation.every=2", "checkpoint.every=2",
             "validation.max_files=1", "validation.seconds=1.0"]

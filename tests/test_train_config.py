@@ -127,8 +127,10 @@ EXPECTED = {
                            64, 8192, 16000, {"rmse"}),
     "tdpr-seanet": ("seanet", "tdpr", "adam", 1e-4, (0.9, 0.999), "constant", 12, 80_000, 16000,
                     {"mrstft", "mrwave"}),
-    "upband-default": ("arunet-s", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
-                       16, 16384, 44100, {"mse"}),
+    "arunet-s": ("arunet-s", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
+                 16, 16384, 44100, {"mse"}),
+    "upband-default": ("stft-restore", "versatile", "adamw", 5e-4, (0.9, 0.99),
+                       "cosine-restarts", 16, 32768, 44100, {"mse"}),
     "stft-restore": ("stft-restore", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
                      16, 32768, 44100, {"mse", "mrstft"}),
 }
@@ -155,7 +157,7 @@ def test_recipe_loads_and_builds(path: Path) -> None:
     if path.stem.startswith("sulun-"):  # Sulun tests the final weights; never pick on unseen
         assert c.checkpoint.best_metric == "seen_output_snr"
     # stft-restore is a mono network on stereo crops: each channel is enhanced on its own
-    assert c.data.channels == (2 if path.stem == "stft-restore" else net.channels)
+    assert c.data.channels == (2 if net.name == "stft-restore" else net.channels)
     sched = build_schedule(c.schedule, c.optim)
     assert sched.lr(10 * c.schedule.warmup_steps + 1) <= lr
 

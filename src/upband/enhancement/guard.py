@@ -27,7 +27,7 @@ frames, brings each bin whose long-term level stands above the median of its ``T
 neighbours (by more than ``TONE_DB``, 0 dB) down to that line: only what persists is notched
 (a note's harmonics come and go with the music, a fixed tone does not). In every frame, too,
 no bin of the added band may exceed its 1/3-octave band's mean power by more than ``PEAK``
-(9 dB). On a quiet 12 s piece low-passed by Chebyshev-I 8 at 11 025 Hz, ``upband-default``'s
+(9 dB). On a quiet 12 s piece low-passed by Chebyshev-I 8 at 11 025 Hz, ``upband-arunet-s``'s
 highest long-term peak above 12 kHz (4 096-point Welch, against a 41-bin median) fell from
 12.0 to 8.8 dB and the peaks over 6 dB from 29 to 5, for 2.1 dB less added band
 (``tests/test_enhance_artefacts.py`` has the piece).

@@ -128,14 +128,23 @@ class PretrainedModel:
 PRETRAINED: dict[str, PretrainedModel] = {
     # docs/models/upband-default.md; made by scripts/export_pretrained.py
     "upband-default": PretrainedModel(
-        name="upband-default", architecture="arunet-s",
+        name="upband-default", architecture="stft-restore",
+        kwargs={"blocks": 6, "channels": 1, "dim": 192, "hop": 256, "kernel": 7,
+                "max_gain_db": 30.0, "n_fft": 1024},
+        sample_rate=44100, file="upband-default.safetensors",
+        sha256="ede1f7399bf868584d914b11b519429d1ca915f356bef12a233e9d9c49c461e1",
+        description="stft-restore, versatile degradations, MSE on the merged band (interim)"),
+    # docs/models/upband-arunet-s.md: the default until 2026-12-05, kept to compare and to
+    # continue its training (model.init=upband-arunet-s)
+    "upband-arunet-s": PretrainedModel(
+        name="upband-arunet-s", architecture="arunet-s",
         kwargs={"channels": 2, "widths": [64, 96, 128, 160, 224], "kernels": [9, 7, 5, 5, 3],
                 "res_convs": 1, "batchnorm": True, "dropout": 0.0, "negative_slope": 0.2,
                 "front": "pqmf", "bands": 8, "init_std": None, "identity_init": True,
                 "out_scale": 0.01},
-        sample_rate=44100, file="upband-default.safetensors",
-        sha256="424448fbaaa232db581e48a1c670e5d463bbef6e1b59e85e0fe4fcc67e189795",
-        description="arunet-s, versatile degradations, 6000 CPU iterations (interim)"),
+        sample_rate=44100, file="upband-arunet-s.safetensors",
+        sha256="6b201be2230d6557fa343f42e64fc67f445611d94dac8baf12f9704038b8975e",
+        description="arunet-s, versatile degradations, 6000 CPU iterations (the first default)"),
 }
 
 #: The pretrained model ``upband enhance`` uses by default.
