@@ -154,9 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = sub.add_parser("prepare", help="pack .gpu/ for one slot (here)")
     a.add_argument("--run", type=Path, required=True)
     a.add_argument("--corpus", type=Path, required=True)
-    a.add_argument("--mib", type=float, default=38.0,
-                   help="everything in .gpu/ (default 38: the repository's own files, 24 MB, "
-                        "travel too, and a call carries at most 64 MiB)")
+    a.add_argument("--mib", type=float, default=32.0,
+                   help="everything in .gpu/ (default 32: the repository's own files, 31 MB "
+                        "with two shipped models, travel too, and a call carries at most "
+                        "64 MiB)")
     a.add_argument("--seed", type=int, default=0, help="which share of the audio")
     a.add_argument("--minutes", type=float, default=7.0, help="training minutes there")
     e = sub.add_parser("export", help="copy the latest checkpoint into $OUT (there)")
