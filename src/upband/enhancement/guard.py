@@ -43,6 +43,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import ndimage
 
 #: STFT size at 44.1 kHz (scaled with the rate to a power of two), hop = N / ``OVERLAP``.
@@ -181,42 +182,38 @@ class LevelGuard:
 
     def _frames(self, fx: np.ndarray, fm: np.ndarray) -> np.ndarray:
         """``[C, K, n]`` frames of input and model -> the model's frames with the bands above
-        the cutoff bounded, windowed for overlap-add."""
-        w = self.window
-        spec_x = np.fft.rfft(fx * w, axis=-1)
-        spec_m = np.fft.rfft(fm * w, axis=-1)
-        px = np.abs(spec_x) ** 2 / self.pnorm  # [C, K, F]
-        if self.joint:
-            px = px.sum(axis=0, keepdims=True)
-        ref_db = 10 * np.log10(px[..., self.ref].mean(axis=-1) + _EPS)  # [G, K]
-        low_db = 10 * np.log10(px[..., self.low].mean(axis=-1) + _EPS)
+        the cutoff bounded, windowed for overlap-add. Below the cutoff the model's bins pass
+        as they are; only the bins the bound reads or changes are computed."""
+        w, kc, lo = self.window, self.kc, self.low.start
+        spec_x = sp_fft.rfft(fx * w, axis=-1, workers=-1)
+        out = sp_fft.rfft(fm * w, axis=-1, workers=-1)
+        px = _power(spec_x[..., lo:], self.joint) / self.pnorm  # bins from the lower octave up
+        ref_db = 10 * np.log10(px[..., self.ref.start - lo:kc - lo].mean(axis=-1) + _EPS)
+        low_db = 10 * np.log10(px[..., :self.low.stop - lo].mean(axis=-1) + _EPS)  # [G, K]
         slopes = self._slopes(ref_db, low_db)
-        added = spec_m - spec_x
-        pd = np.abs(added) ** 2 / self.pnorm
-        if self.joint:
-            pd = pd.sum(axis=0, keepdims=True)
+        spec_m = out[..., kc:]
+        added = spec_m - spec_x[..., kc:]
+        pd = _power(added, self.joint) / self.pnorm  # [G, K, bins above]
 
         def bands(p: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(p[..., self.kc:], self.starts, axis=-1) / self.counts
+            return np.add.reduceat(p, self.starts, axis=-1) / self.counts
 
         bound_db = ref_db[..., None] - slopes[..., None] * self.offsets_arr + MARGIN_DB
-        room = np.maximum(10 ** (bound_db / 10) - bands(px), 0.0)  # [G, K, B]
+        room = np.maximum(10 ** (bound_db / 10) - bands(px[..., kc - lo:]), 0.0)  # [G, K, B]
         added_power = bands(pd)
         band_gain = np.where(added_power > _EPS,
                              np.minimum(1.0, np.sqrt(room / (added_power + _EPS))), 1.0)
-        gains = np.ones(px.shape)
-        gains[..., self.kc:] = np.repeat(band_gain, self.counts, axis=-1)
-        level_gain = gains[..., self.kc:].copy()
-        guarded = pd[..., self.kc:] * level_gain ** 2
-        mean = np.repeat(bands(pd) * band_gain ** 2, self.counts, axis=-1)
+        level_gain = np.repeat(band_gain, self.counts, axis=-1)
+        guarded = pd * level_gain ** 2
+        mean = np.repeat(added_power * band_gain ** 2, self.counts, axis=-1)
         spike = np.minimum(1.0, np.sqrt(PEAK * mean / (guarded + _EPS)))
-        gains[..., self.kc:] = level_gain * spike * self._notches(guarded * spike ** 2)
-        out = spec_x + gains * added
+        gains = level_gain * spike * self._notches(guarded * spike ** 2)
+        self.stats.energy_in += float(np.sum(_power(spec_m, False)) / self.pnorm)
+        out[..., kc:] = spec_x[..., kc:] + gains * added
         self.stats.frames += fx.shape[1]
         self.stats.limited_frames += int(np.sum(np.any(band_gain < 1.0, axis=(0, 2))))
-        self.stats.energy_in += float(np.sum(np.abs(spec_m[..., self.kc:]) ** 2) / self.pnorm)
-        self.stats.energy_out += float(np.sum(np.abs(out[..., self.kc:]) ** 2) / self.pnorm)
-        return np.fft.irfft(out, n=self.n, axis=-1) * w / self.norm
+        self.stats.energy_out += float(np.sum(_power(out[..., kc:], False)) / self.pnorm)
+        return sp_fft.irfft(out, n=self.n, axis=-1, workers=-1) * w / self.norm
 
     def _notches(self, power: np.ndarray) -> np.ndarray:
         """Per frame, the gain of every bin above the cutoff that takes the persistent tones of
@@ -249,6 +246,13 @@ class LevelGuard:
                 out[g, k] = slope if slope is not None else SLOPE_RANGE[1]
             self.slope[g] = slope
         return out
+
+
+def _power(spec: np.ndarray, joint: bool) -> np.ndarray:
+    """``|spec|^2`` of ``[C, K, F]`` bins, summed over the channels when ``joint``."""
+    parts = np.ascontiguousarray(spec).view(np.float64)  # re, im interleaved
+    p = np.einsum("...i,...i->...", parts.reshape(*spec.shape, 2), parts.reshape(*spec.shape, 2))
+    return p.sum(axis=0, keepdims=True) if joint else p
 
 
 def _bands(freqs: np.ndarray, kc: int, cutoff_hz: float
