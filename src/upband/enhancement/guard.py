@@ -69,6 +69,8 @@ TONE_SECONDS = 8.0
 TONE_DB = 0.0
 TONE_BINS = 31
 TONE_EVERY = 16
+#: Frames analysed at a time (bounds the temporary arrays of a long block).
+STEP_FRAMES = 128
 #: In every frame no bin of the added band may exceed its 1/3-octave band's mean power by
 #: more than this factor (9 dB; white noise does so in 0.03 % of its bins).
 PEAK = 10 ** 0.9
@@ -164,11 +166,14 @@ class LevelGuard:
             view = np.lib.stride_tricks.sliding_window_view
             fx = view(self._x, self.n, axis=1)[:, ::self.hop][:, :frames]  # [C, K, n]
             fm = view(self._m, self.n, axis=1)[:, ::self.hop][:, :frames]
-            synth = self._frames(fx, fm)
             ola = np.zeros((x.shape[0], (frames - 1) * self.hop + self.n))
             ola[:, :self._ola.shape[1]] += self._ola
-            for k in range(frames):
-                ola[:, k * self.hop:k * self.hop + self.n] += synth[:, k]
+            for start in range(0, frames, STEP_FRAMES):  # bounded temporaries, same result
+                synth = self._frames(fx[:, start:start + STEP_FRAMES],
+                                     fm[:, start:start + STEP_FRAMES])
+                for k in range(synth.shape[1]):
+                    at = (start + k) * self.hop
+                    ola[:, at:at + self.n] += synth[:, k]
             y, self._ola = ola[:, :frames * self.hop], ola[:, frames * self.hop:]
             self._x = self._x[:, frames * self.hop:]
             self._m = self._m[:, frames * self.hop:]
