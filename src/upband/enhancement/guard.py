@@ -81,7 +81,8 @@ _EPS = 1e-20
 class GuardStats:
     """What the guard did to one signal: ``reduction_db`` is the level of the guarded band
     relative to the model's (0 = untouched, -6 = half the amplitude), energy-weighted over the
-    whole signal; ``limited_fraction`` the share of frames in which a band was lowered."""
+    whole signal; ``limited_fraction`` the share of frames in which it lowered the added band
+    (by its level bound, a spike cap or a tone notch)."""
 
     frames: int = 0
     limited_frames: int = 0
@@ -216,7 +217,8 @@ class LevelGuard:
         self.stats.energy_in += float(np.sum(_power(spec_m, False)) / self.pnorm)
         out[..., kc:] = spec_x[..., kc:] + gains * added
         self.stats.frames += fx.shape[1]
-        self.stats.limited_frames += int(np.sum(np.any(band_gain < 1.0, axis=(0, 2))))
+        kept = (pd * gains ** 2).sum(axis=(0, 2))  # what it lowered: the bound, spikes, tones
+        self.stats.limited_frames += int(np.sum(kept < pd.sum(axis=(0, 2)) * (1 - 1e-6)))
         self.stats.energy_out += float(np.sum(_power(out[..., kc:], False)) / self.pnorm)
         return sp_fft.irfft(out, n=self.n, axis=-1, workers=-1) * w / self.norm
 
