@@ -62,8 +62,10 @@ def temp_prefix(dst: PathLike, pid: int | None = None) -> str:
 
 def make_temp(dst: PathLike) -> tuple[int, Path]:
     """Create a new, empty temporary file beside ``dst``, for this process; returns its open
-    descriptor and its path. The name is unique (created exclusively)."""
+    descriptor and its path. The name is unique (created exclusively). Temporary files of
+    ``dst`` left by killed processes are removed first (:func:`remove_stale_temps`)."""
     dst = Path(dst)
+    remove_stale_temps(dst)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(dst), suffix=TEMP_SUFFIX, dir=dst.parent)
     return fd, Path(tmp)
 
@@ -154,7 +156,6 @@ def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = True) -
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
     fd, tmp = make_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:

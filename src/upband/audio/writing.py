@@ -32,7 +32,6 @@ from upband.fsutil import (
     atomic_write_bytes,
     make_temp,
     move_into_place,
-    remove_stale_temps,
     umask,
 )
 
@@ -152,7 +151,6 @@ class AudioWriter:
         self._bits = {"PCM_16": 16, "PCM_24": 24}.get(self.subtype) if dither else None
         self._rng = np.random.default_rng(seed)
         self._overwrite = overwrite
-        remove_stale_temps(self.path)
         fd, self._tmp = make_temp(self.path)
         os.close(fd)
         self.frames = 0

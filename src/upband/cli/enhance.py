@@ -19,8 +19,7 @@ from upband.enhancement import (
     OVERLAP_SECONDS,
     Settings,
 )
-from upband.enhancement.planning import check_template
-from upband.errors import SpecError, UpbandError
+from upband.errors import UpbandError
 
 if TYPE_CHECKING:
     from upband.enhancement import FileReport
@@ -128,11 +127,6 @@ def _check_options(args: argparse.Namespace) -> None:
              overlap_seconds=args.overlap_seconds, batch_size=args.batch_size)
     if args.bit_depth is not None:
         audio.normalize_subtype(args.bit_depth)
-    if args.output is not None and len(args.inputs) > 1 and args.output.suffix.lower() in \
-            audio.WRITE_FORMATS and not args.output.is_dir():
-        raise SpecError(f"{len(args.inputs)} inputs need an output folder, not the file "
-                        f"{args.output}")
-    check_template(args.filename)
 
 
 def _durations(pairs: list[tuple[Path, Path]]) -> dict[Path, float]:

@@ -94,21 +94,16 @@ class Route:
     def describe(self) -> tuple[str, str]:
         """``(status, message)`` of the report: ``enhanced`` or ``passthrough``, and why."""
         found = self.bandwidth
+        why = (f"{found.summary()}; taken for the music's own timbre (--enhance-gentle "
+               "enhances it anyway)") if self.own_rolloff else f"already {found.summary()}"
+        if self.copies_input:
+            return "passthrough", f"{why}: copied through unchanged"
+        if self.passthrough:
+            return "passthrough", (f"{why}: resampled from {self.input_rate} Hz to "
+                                   f"{self.output_rate} Hz, not enhanced")
         if self.own_rolloff:
-            why = (f"{found.summary()}; taken for the music's own timbre (--enhance-gentle "
-                   "enhances it anyway)")
-            if self.copies_input:
-                return "passthrough", f"{why}: copied through unchanged"
-            if self.passthrough:
-                return "passthrough", (f"{why}: resampled from {self.input_rate} Hz to "
-                                       f"{self.output_rate} Hz, not enhanced")
             return "enhanced", (f"{why}: extended above {self.input_rate / 2000:.2f} kHz only, "
                                 f"at {self.output_rate} Hz")
-        if self.copies_input:
-            return "passthrough", f"already {found.summary()}: copied through unchanged"
-        if self.passthrough:
-            return "passthrough", (f"already {found.summary()}: resampled from "
-                                   f"{self.input_rate} Hz to {self.output_rate} Hz, not enhanced")
         if found.full_band:  # full band at a low rate: the band above its Nyquist is new
             return "enhanced", (f"full band at {self.input_rate} Hz (to "
                                 f"{found.cutoff_hz / 1000:.1f} kHz); extended to "

@@ -72,6 +72,7 @@ def _search(folder: Path, recursive: bool, own: re.Pattern[str], output: Path | 
     """Audio files (readable or of a known foreign format) under ``folder``, without
     upband's outputs and the output folder's contents."""
     out = output.resolve() if output is not None else None
+    inside = out is not None and out != folder.resolve()  # -o lies within this folder's tree
     found = []
     for p in folder.glob("**/*" if recursive else "*"):
         suffix = p.suffix.lower()
@@ -79,7 +80,7 @@ def _search(folder: Path, recursive: bool, own: re.Pattern[str], output: Path | 
             continue
         if own.fullmatch(p.name) or not p.is_file():
             continue
-        if out is not None and out != folder.resolve() and out in p.resolve().parents:
+        if inside and out in p.resolve().parents:
             continue
         found.append(p)
     return sorted(found)
@@ -95,9 +96,13 @@ def plan_outputs(inputs: list[Path], output: Path | None, *, recursive: bool,
     ``recursive``) and their tree is mirrored. ``template`` fields: ``{stem}``, ``{ext}``;
     ``fmt`` (``wav`` or ``flac``) is the extension, default wav for wav inputs, else flac.
     Raises :class:`SpecError` for a bad template, an output file of a format upband does not
-    write, a folder holding no audio and two inputs that cannot get distinct outputs.
+    write, an output file for several inputs, a folder holding no audio and two inputs that
+    cannot get distinct outputs.
     """
     check_template(template)
+    if output is not None and len(inputs) > 1 and output.suffix.lower() in audio.WRITE_FORMATS \
+            and not output.is_dir():
+        raise SpecError(f"{len(inputs)} inputs need an output folder, not the file {output}")
     if output is not None and output.suffix.lower() not in audio.WRITE_FORMATS and (
             output.suffix.lower() in audio.READ_EXTENSIONS | FOREIGN_EXTENSIONS):
         raise SpecError(f"{output}: upband writes .wav or .flac files, not "
@@ -121,8 +126,7 @@ def plan_outputs(inputs: list[Path], output: Path | None, *, recursive: bool,
         assert output is not None
         refuse_input_as_output(files[0][0], output)  # the command line asked for it: exit 2
         return [(files[0][0], output)]
-    return _distinct([(src, _destination(src, rel, output, template, fmt, src.stem))
-                      for src, rel in files], output, template, fmt, files)
+    return _distinct(files, output, template, fmt)
 
 
 def _destination(src: Path, rel: Path, output: Path | None, template: str, fmt: str | None,
@@ -136,10 +140,12 @@ def _key(path: Path) -> str:
     return str(path.resolve()).casefold()
 
 
-def _distinct(pairs: list[tuple[Path, Path]], output: Path | None, template: str,
-              fmt: str | None, files: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
-    """Give inputs whose outputs collide their own extension in the name; refuse what still
-    collides."""
+def _distinct(files: list[tuple[Path, Path]], output: Path | None, template: str,
+              fmt: str | None) -> list[tuple[Path, Path]]:
+    """``(input, output)`` for every ``(input, relative folder)`` of ``files``: named by the
+    input's stem, or by its whole name where stems collide; refuse what still collides."""
+    pairs = [(src, _destination(src, rel, output, template, fmt, src.stem))
+             for src, rel in files]
     groups: dict[str, list[int]] = {}
     for i, (_, dst) in enumerate(pairs):
         groups.setdefault(_key(dst), []).append(i)
