@@ -133,6 +133,10 @@ EXPECTED = {
                        "cosine-restarts", 16, 32768, 44100, {"mse"}),
     "stft-restore": ("stft-restore", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
                      16, 32768, 44100, {"mse", "mrstft"}),
+    "tfgan": ("tfgan", "tdpr", "adam", 2e-4, (0.5, 0.9), "constant", 16, 16000, 16000,
+              {"mrstft", "time"}),
+    "tfgan-s": ("tfgan-s", "sulun-single", "adam", 2e-4, (0.5, 0.9), "constant", 8, 16384,
+                44100, {"mrstft", "time"}),
 }
 
 
@@ -158,6 +162,9 @@ def test_recipe_loads_and_builds(path: Path) -> None:
         assert c.checkpoint.best_metric == "seen_output_snr"
     # stft-restore is a mono network on stereo crops: each channel is enhanced on its own
     assert c.data.channels == (2 if net.name == "stft-restore" else net.channels)
+    if c.train.task == "vocoder":  # a vocoder keeps the best copy synthesis, at its own rate
+        assert (c.checkpoint.best_metric, c.checkpoint.best_mode) == ("copy_mrstft", "min")
+        assert c.data.sample_rate == net.sample_rate
     sched = build_schedule(c.schedule, c.optim)
     assert sched.lr(10 * c.schedule.warmup_steps + 1) <= lr
 

@@ -44,6 +44,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="NAME|PATH",
                    help="pretrained model name (see 'upband models') or a .safetensors "
                    "checkpoint (default: the shipped default model)")
+    p.add_argument("--phase-repair", nargs="?", const="tdpr", metavar="VOCODER",
+                   help="TD-PR: keep the model's magnitude above the cutoff with the phase of "
+                   "a vocoder's re-synthesis (default vocoder: the shipped one; or a vocoder "
+                   "name / .safetensors file, or griffin-lim)")
     p.add_argument("-d", "--device", default=DEVICES[0], choices=DEVICES,
                    help="where the model runs (default: CUDA when present)")
     p.add_argument("--sample-rate", type=int, metavar="HZ",
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     pairs = plan_outputs(args.inputs, args.output, recursive=args.recursive,
                          template=args.filename, fmt=args.format)
-    model = load_enhancer(args.model, device=args.device)
+    phase = True if args.phase_repair == "tdpr" else args.phase_repair
+    model = load_enhancer(args.model, device=args.device, phase_repair=phase)
     durations = _durations(pairs)
     bars = _Bars(durations, args)
     reports = run_batch(

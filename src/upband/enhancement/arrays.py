@@ -9,7 +9,7 @@ import torch
 
 from upband import audio
 from upband.analysis import Bandwidth, detect_bandwidth
-from upband.enhancement.loading import ModelSpec, load_enhancer
+from upband.enhancement.loading import ModelSpec, PhaseRepair, load_enhancer
 from upband.enhancement.pipeline import Pipeline, choose_route
 from upband.enhancement.settings import (
     CHUNK_SECONDS,
@@ -28,7 +28,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             output_sample_rate: int | None = None, merge: bool = True,
             chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
             batch_size: int | None = None, clip_mode: str = CLIP_MODES[0], guard: bool = True,
-            pass_gentle: bool = True, bandwidth: Bandwidth | None = None) -> tuple[Any, int]:
+            pass_gentle: bool = True, phase_repair: PhaseRepair = None,
+            bandwidth: Bandwidth | None = None) -> tuple[Any, int]:
     """Restore the high band of ``wav``, a signal in memory.
 
     The input's effective bandwidth is detected, the model runs at its own rate in chunks, and
@@ -60,6 +61,9 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         pass_gentle: take a roll-off as gentle as music's own
             (:attr:`upband.analysis.Bandwidth.gentle`) for the recording's timbre and do not
             enhance below the input's Nyquist (False: enhance it like any band-limited input).
+        phase_repair: TD-PR phase repair of the model's output above the cutoff (True: with
+            the shipped vocoder; a vocoder name, file or model; ``"griffin-lim"``), see
+            :mod:`upband.enhancement.phase`.
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if already known (skips the
             detection).
 
@@ -92,7 +96,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         raise SpecError(f"sample_rate must be an integer of {audio.MIN_SAMPLE_RATE}-"
                         f"{audio.MAX_SAMPLE_RATE} Hz, got {sample_rate!r}")
     audio.check_finite(x)
-    net = load_enhancer(model, device=device)
+    net = load_enhancer(model, device=device, phase_repair=phase_repair)
     found = bandwidth or detect_bandwidth(x, sample_rate)
     route = choose_route(found, sample_rate, x.shape[0], net, settings)
     y = Pipeline.build(net, route, settings).push(x, last=True)

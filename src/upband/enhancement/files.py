@@ -23,7 +23,7 @@ from upband import audio
 from upband.analysis.detect import DETECT_SECONDS, detect_file  # noqa: F401 (re-exported)
 from upband.common.jsonnum import dumps_strict, strict_values
 from upband.enhancement.limiter import PeakLimiter
-from upband.enhancement.loading import ModelSpec, load_enhancer
+from upband.enhancement.loading import ModelSpec, PhaseRepair, load_enhancer
 from upband.enhancement.pipeline import Pipeline, Route, choose_route
 from upband.enhancement.settings import (
     CHUNK_SECONDS,
@@ -97,7 +97,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  merge: bool = True, chunk_seconds: float = CHUNK_SECONDS,
                  overlap_seconds: float = OVERLAP_SECONDS, batch_size: int | None = None,
                  clip_mode: str = CLIP_MODES[0], guard: bool = True,
-                 pass_gentle: bool = True, overwrite: bool = False,
+                 pass_gentle: bool = True, phase_repair: PhaseRepair = None,
+                 overwrite: bool = False,
                  progress: Callable[[float], None] | None = None) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
@@ -127,6 +128,9 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         pass_gentle: take a roll-off as gentle as music's own
             (:attr:`upband.analysis.Bandwidth.gentle`) for the recording's timbre and do not
             enhance below the input's Nyquist (False: enhance it like any band-limited input).
+        phase_repair: TD-PR phase repair of the model's output above the cutoff (True: with
+            the shipped vocoder; a vocoder name, file or model; ``"griffin-lim"``), see
+            :mod:`upband.enhancement.phase`.
         overwrite: replace an existing ``dst``.
         progress: called with the seconds of input audio processed since the last call.
 
@@ -149,7 +153,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     info = audio.info(src)
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)
-    net = load_enhancer(model, device=device)
+    net = load_enhancer(model, device=device, phase_repair=phase_repair)
     found = detect_file(src)  # as `upband info` does: the same excerpts, the same answer
     route = choose_route(found, info.sample_rate, info.channels, net, settings)
     report = _new_report(src, dst, info, subtype, route, net)

@@ -8,15 +8,67 @@ from pathlib import Path
 import torch
 
 from upband import states
+from upband.enhancement.phase import PhaseRepaired
 from upband.enhancement.settings import UNITTEST_MODEL, default_model_name
 from upband.errors import ModelError, SpecError
 from upband.models.base import WaveModel
 from upband.models.registry import PRETRAINED, build_model
+from upband.models.tfgan import TFGANVocoder
 
 ModelSpec = str | os.PathLike[str] | WaveModel | None
+#: ``phase_repair`` of :func:`load_enhancer`: True (TD-PR with the shipped vocoder),
+#: ``"griffin-lim"``, a vocoder (pretrained name or ``.safetensors`` file) or a loaded one.
+PhaseRepair = bool | str | os.PathLike[str] | WaveModel | None
+#: The shipped vocoder of TD-PR phase repair, by the rate it works at.
+VOCODERS = {44_100: "upband-vocoder"}
+#: ``NAME+<source>`` names a model with its phase repaired (``upband evaluate --models``).
+PHASE_SUFFIXES = ("+tdpr", "+griffin-lim")
 
 
-def load_enhancer(model: ModelSpec = None, *, device: str | torch.device = "cpu") -> WaveModel:
+def _load_one(name: str) -> WaveModel:
+    if name == UNITTEST_MODEL:
+        torch.manual_seed(0)
+        return build_model(UNITTEST_MODEL)
+    if name in PRETRAINED:
+        return states.load_pretrained(name)
+    if name.endswith(".safetensors") or os.sep in name or Path(name).exists():
+        return states.load_model(name)
+    raise ModelError(f"unknown model {name!r}: give a pretrained name "
+                     f"({', '.join(PRETRAINED) or 'none shipped'}), "
+                     f"'{UNITTEST_MODEL}', or a .safetensors checkpoint")
+
+
+def load_vocoder(spec: PhaseRepair, sample_rate: int) -> TFGANVocoder:
+    """The vocoder of TD-PR phase repair: ``spec`` itself when it is one (a loaded vocoder, a
+    name or a file), else the shipped one for ``sample_rate``."""
+    if isinstance(spec, TFGANVocoder):
+        return spec
+    if spec is True or spec is None or spec == "tdpr":
+        if sample_rate not in VOCODERS:
+            raise ModelError(f"no shipped vocoder works at {sample_rate} Hz (only at "
+                             f"{', '.join(map(str, VOCODERS))} Hz); give one with "
+                             "--phase-repair VOCODER")
+        spec = VOCODERS[sample_rate]
+    net = spec if isinstance(spec, WaveModel) else _load_one(os.fspath(spec))  # type: ignore[arg-type]
+    if not isinstance(net, TFGANVocoder):
+        raise ModelError(f"{spec}: a {net.name!r} model is not a vocoder (tfgan, tfgan-s)")
+    return net
+
+
+def with_phase_repair(net: WaveModel, phase_repair: PhaseRepair) -> WaveModel:
+    """``net`` with its phase repaired above the input's cutoff
+    (:class:`~upband.enhancement.phase.PhaseRepaired`): ``"griffin-lim"``, or TD-PR with the
+    vocoder ``phase_repair`` names (True: the shipped one at the model's rate)."""
+    if phase_repair is None or phase_repair is False:
+        return net
+    if phase_repair == "griffin-lim":
+        return PhaseRepaired(net, None, "griffin-lim")
+    vocoder = load_vocoder(phase_repair, net.sample_rate)
+    return PhaseRepaired(net, vocoder.to(next(net.parameters()).device).eval(), "tdpr")
+
+
+def load_enhancer(model: ModelSpec = None, *, device: str | torch.device = "cpu",
+                  phase_repair: PhaseRepair = None) -> WaveModel:
     """The model to enhance with, in eval mode on ``device``.
 
     Args:
@@ -25,6 +77,10 @@ def load_enhancer(model: ModelSpec = None, *, device: str | torch.device = "cpu"
             name of a pretrained model (``upband models`` lists them; shipped weights are
             checked against their SHA-256); :data:`UNITTEST_MODEL` (tiny and random, for
             tests); or None for the default pretrained model (:func:`default_model_name`).
+            A name ending in ``+tdpr`` or ``+griffin-lim`` is that model with its phase
+            repaired (:func:`with_phase_repair`).
+        phase_repair: repair the phase of the model's output above the input's cutoff
+            (:data:`PhaseRepair`; :mod:`upband.enhancement.phase`).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a :class:`torch.device`, or ``"auto"``
             (CUDA when available, see :func:`resolve_device`).
 
@@ -40,18 +96,15 @@ def load_enhancer(model: ModelSpec = None, *, device: str | torch.device = "cpu"
         net = model
     else:
         name = default_model_name() if model is None else os.fspath(model)
-        if name == UNITTEST_MODEL:
-            torch.manual_seed(0)
-            net = build_model(UNITTEST_MODEL)
-        elif name in PRETRAINED:
-            net = states.load_pretrained(name)
-        elif name.endswith(".safetensors") or os.sep in name or Path(name).exists():
-            net = states.load_model(name)
+        suffix = next((s for s in PHASE_SUFFIXES if name.endswith(s) and not Path(name).exists()),
+                      None)
+        if suffix is not None:
+            net = _load_one(name[: -len(suffix)])
+            phase_repair = phase_repair or ("griffin-lim" if suffix == "+griffin-lim" else True)
         else:
-            raise ModelError(f"unknown model {name!r}: give a pretrained name "
-                             f"({', '.join(PRETRAINED) or 'none shipped'}), "
-                             f"'{UNITTEST_MODEL}', or a .safetensors checkpoint")
-    return net.to(resolve_device(device)).eval()
+            net = _load_one(name)
+    net = net.to(resolve_device(device))
+    return with_phase_repair(net, phase_repair).eval()
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

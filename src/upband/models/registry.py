@@ -24,6 +24,7 @@ from upband.models.seanet import SEANet
 from upband.models.stft_restore import STFTRestorer
 from upband.models.sulun_resnet import SulunResNet
 from upband.models.sulun_unet import SulunUNet
+from upband.models.tfgan import TFGANVocoder
 
 __all__ = [
     "MODELS",
@@ -103,6 +104,13 @@ MODELS: dict[str, ModelFactory] = {
     "stft-restore": ModelFactory(
         STFTRestorer, "cutoff-aware frame-domain restorer: gains on the input and a copied-up "
         "patch above the cutoff, ConvNeXt over STFT frames"),
+    "tfgan": ModelFactory(
+        TFGANVocoder, "TFGAN vocoder as TD-PR trained it: 16 kHz, 80 mels, magnitude only "
+        "(phase repair)"),
+    "tfgan-s": ModelFactory(
+        TFGANVocoder, "small 44.1 kHz TFGAN vocoder (4 PQMF bands): upband's phase repair",
+        {"sample_rate_hz": 44_100, "n_fft": 2048, "hop": 512, "mels": 128, "ratios": (8, 4, 4),
+         "mult": 64, "res_layers": 3, "bands": 4}),
     "upband_unittest": ModelFactory(
         ARUNet, "tiny random model for tests (not the identity): do not use for audio",
         {"channels": 2, "front": "pqmf", "bands": 4, "widths": (6, 8), "kernels": (5, 3),

@@ -16,6 +16,8 @@ name                       definition                                           
 STFTLoss`                  mean |log |Y| - log |Y^||                              (auraloss)
 :class:`MultiResolution    mean over rates 1/f of mean |D_f y - D_f y^|           TD-PR eqs.
 WaveLoss`                                                                         3-4
+:class:`TimeDomainLoss`    per frame: L1 of mean energy, of mean, of sample       TFGAN
+                           differences, over 4 frame lengths                      (time loss)
 =========================  =====================================================  ===========
 
 :func:`build_loss` turns a :class:`~upband.train.config.LossConfig` into a
@@ -36,6 +38,7 @@ from upband.train.config import LossConfig
 __all__ = [
     "MultiResolutionSTFTLoss",
     "MultiResolutionWaveLoss",
+    "TimeDomainLoss",
     "TrainingLoss",
     "build_loss",
     "mse_loss",
@@ -228,4 +231,36 @@ def build_loss(config: LossConfig) -> TrainingLoss:
     if config.mrwave > 0:
         terms["mrwave"] = (config.mrwave, MultiResolutionWaveLoss(
             config.wave_factors, config.wave_decimation))
+    if config.time > 0:
+        terms["time"] = (config.time, TimeDomainLoss(config.time_windows, config.time_hops))
     return TrainingLoss(terms)
+
+
+class TimeDomainLoss(nn.Module):
+    """TFGAN's time-domain loss: for each frame length ``w`` / hop ``h`` (``(1, 240, 480,
+    960)`` / ``(1, 120, 240, 480)`` by default), the L1 distance between the frames' mean
+    energy, between their means, and between the first differences of the samples inside each
+    frame (for ``w = 1``: between consecutive samples), summed over the terms and resolutions.
+    It is what keeps a vocoder's output aligned with its target sample by sample."""
+
+    def __init__(self, windows: Sequence[int] = (1, 240, 480, 960),
+                 hops: Sequence[int] = (1, 120, 240, 480)) -> None:
+        super().__init__()
+        if len(windows) != len(hops) or not windows:
+            raise ValueError("windows and hops must be non-empty and of equal length")
+        self.resolutions = tuple(zip(map(int, windows), map(int, hops), strict=True))
+
+    def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
+        estimate, target = _check(estimate, target)
+        x = estimate.reshape(-1, estimate.shape[-1])
+        y = target.reshape(-1, target.shape[-1])
+        total = x.new_zeros(())
+        for window, hop in self.resolutions:
+            if window == 1:
+                total = total + F.l1_loss(x.square(), y.square()) + F.l1_loss(x, y) + \
+                    F.l1_loss(x.diff(dim=-1), y.diff(dim=-1))
+                continue
+            fx, fy = x.unfold(-1, window, hop), y.unfold(-1, window, hop)
+            total = total + F.l1_loss(fx.square().mean(-1), fy.square().mean(-1)) + \
+                F.l1_loss(fx.mean(-1), fy.mean(-1)) + F.l1_loss(fx.diff(dim=-1), fy.diff(dim=-1))
+        return total

@@ -34,13 +34,11 @@ translation of pydantic's first error into the same one-line message as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, Literal, get_args
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, get_args
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -59,74 +57,32 @@ from upband.train.config.recipe import (
     read_toml,
     unknown_error,
 )
+from upband.train.config.types import (
+    VALIDATION_METRICS,
+    Betas,
+    Device,
+    Fraction,
+    GainRange,
+    Ints,
+    Invalid,
+    Metric,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenFraction,
+    PositiveFloat,
+    PositiveInt,
+    Preset,
+    PresetOrNone,
+    Workers,
+)
 
 __all__ = [
     "SECTIONS", "VALIDATION_METRICS", "CheckpointConfig", "Config", "ConfigError", "DataConfig",
-    "LossConfig", "ModelConfig", "OptimConfig", "RuntimeConfig", "ScheduleConfig", "TrainConfig",
-    "ValidationConfig", "apply_overrides", "config_diff", "config_from_dict", "config_to_dict",
-    "load_config", "parse_override", "read_toml",
+    "GanConfig", "LossConfig", "ModelConfig", "OptimConfig", "RuntimeConfig", "ScheduleConfig",
+    "TrainConfig", "ValidationConfig", "apply_overrides", "config_diff", "config_from_dict",
+    "config_to_dict", "load_config", "parse_override", "read_toml",
 ]
 
-#: Metrics computed at every validation (``<filter>_<signal>_<metric>``); ``seen_loss`` is the
-#: training loss on the seen-filter items. Any of them can be ``checkpoint.best_metric``.
-VALIDATION_METRICS = (
-    "seen_input_snr", "seen_output_snr", "seen_input_lsd", "seen_output_lsd",
-    "unseen_input_snr", "unseen_output_snr", "unseen_input_lsd", "unseen_output_lsd",
-    "seen_loss",
-    # with validation.merged: what ships (detection + do-no-harm merge), and the band above
-    # the detected cutoff
-    "seen_merged_snr", "seen_merged_lsd", "seen_merged_lsd_high", "seen_input_lsd_high",
-    "unseen_merged_snr", "unseen_merged_lsd", "unseen_merged_lsd_high", "unseen_input_lsd_high",
-    # with validation.visqol as well: ViSQOL of what ships and of the input
-    "seen_merged_visqol", "seen_input_visqol", "unseen_merged_visqol", "unseen_input_visqol",
-)
-
-
-def _whole(value: Any) -> Any:
-    """An integral float is an integer (``train.max_steps=1e3``); ``1.5`` stays an error."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _tuple(value: Any) -> Any:
-    """TOML and JSON have lists where the fields hold tuples."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-class _Invalid(ValueError):
-    """A field check failed; the message follows the field's dotted key."""
-
-
-def _require(test: Callable[[Any], bool], message: str) -> AfterValidator:
-    """A field check: unless ``test(value)``, the error ``<key> <message>`` with the value
-    (lists as lists) formatted into ``message``."""
-    def check(value: Any) -> Any:
-        if not test(value):
-            raise _Invalid(message.format(plain(value)))
-        return value
-    return AfterValidator(check)
-
-
-# Field types: pydantic checks the type strictly, then the constraints.
-Int = Annotated[int, BeforeValidator(_whole)]
-PositiveInt = Annotated[int, BeforeValidator(_whole), Field(gt=0)]
-NonNegativeInt = Annotated[int, BeforeValidator(_whole), Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-Pair = Annotated[tuple[float, float], BeforeValidator(_tuple)]
-Ints = Annotated[tuple[Int, ...], BeforeValidator(_tuple)]
-Fraction = Annotated[float, _require(lambda v: 0.0 <= v < 1.0, "must lie in [0, 1), got {}")]
-OpenFraction = Annotated[float, _require(lambda v: 0.0 < v < 1.0, "must lie in (0, 1), got {}")]
-Betas = Annotated[Pair, _require(lambda v: all(0.0 <= b < 1.0 for b in v),
-                                 "must lie in [0, 1), got {}")]
-GainRange = Annotated[Pair, _require(lambda v: v[0] <= v[1], "must be [low, high], got {}")]
-Workers = Annotated[Int, _require(lambda v: v >= -1, "must be >= 0, or -1 for automatic, got {}")]
-Device = Annotated[str, _require(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"),
-                                 "must be auto, cpu, cuda or cuda:N, got {!r}")]
-Metric = Annotated[str, _require(lambda v: v in VALIDATION_METRICS, "{!r} is not a validation "
-                                 f"metric; valid: {', '.join(VALIDATION_METRICS)}")]
-_NOT_PRESET = f"{{!r}} is not a degradation preset; valid: {', '.join(PRESETS)}"
-Preset = Annotated[str, _require(lambda v: v in PRESETS, _NOT_PRESET)]
-PresetOrNone = Annotated[str, _require(lambda v: not v or v in PRESETS, _NOT_PRESET)]
 
 
 class _Frozen(BaseModel):
@@ -238,7 +194,8 @@ class LossConfig(_Frozen):
     :mod:`upband.train.losses`): ``mse``, ``rmse`` (per patch, Kuleshov), ``mrstft``
     (spectral convergence + log magnitude at each ``stft_ffts`` / ``stft_hops`` /
     ``stft_windows`` resolution), ``mrwave`` (L1 at the rates ``1 / wave_factors``, decimated
-    by ``wave_decimation``: ``"fir"`` anti-aliased or ``"avgpool"``)."""
+    by ``wave_decimation``: ``"fir"`` anti-aliased or ``"avgpool"``), ``time`` (TFGAN's
+    time-domain loss over frames of ``time_windows`` / ``time_hops`` samples)."""
 
     mse: NonNegativeFloat = 1.0
     rmse: NonNegativeFloat = 0.0
@@ -249,12 +206,19 @@ class LossConfig(_Frozen):
     stft_windows: Ints = (512, 1024, 2048)
     wave_factors: Ints = (1, 2, 4)
     wave_decimation: Literal["fir", "avgpool"] = "fir"
+    time: NonNegativeFloat = 0.0
+    time_windows: Ints = (1, 240, 480, 960)
+    time_hops: Ints = (1, 120, 240, 480)
 
     @model_validator(mode="after")
     def _check(self) -> LossConfig:
-        if not any((self.mse, self.rmse, self.mrstft, self.mrwave)):
-            raise ConfigError("loss: every term has weight 0; give mse, rmse, mrstft or mrwave "
-                              "a positive weight")
+        if not any((self.mse, self.rmse, self.mrstft, self.mrwave, self.time)):
+            raise ConfigError("loss: every term has weight 0; give mse, rmse, mrstft, mrwave "
+                              "or time a positive weight")
+        if len(self.time_windows) != len(self.time_hops) or not all(
+                0 < h <= w for w, h in zip(self.time_windows, self.time_hops, strict=False)):
+            raise ConfigError("loss.time_windows and time_hops must be lists of equal length "
+                              "with 0 < hop <= window")
         if not len(self.stft_ffts) == len(self.stft_hops) == len(self.stft_windows) > 0:
             raise ConfigError("loss.stft_ffts, stft_hops and stft_windows must be non-empty "
                               "lists of equal length")
@@ -316,6 +280,21 @@ class ValidationConfig(_Frozen):
     visqol: bool = False
 
 
+class GanConfig(_Frozen):
+    """The adversarial part of a GAN task (``train.task = "vocoder"``): the discriminators
+    train and the generator gets ``adversarial`` x its least-squares GAN loss (+
+    ``feature_match`` x the L1 feature distance) from iteration ``start_step`` on (TFGAN:
+    200 000); ``scales`` waveform critics, a frequency critic on ``freq_fft`` / ``freq_hop``
+    STFTs. The discriminators' optimiser is ``optim.*``'s."""
+
+    start_step: NonNegativeInt = 0
+    adversarial: NonNegativeFloat = 2.5
+    feature_match: NonNegativeFloat = 0.0
+    scales: PositiveInt = 3
+    freq_fft: PositiveInt = 1024
+    freq_hop: PositiveInt = 256
+
+
 class CheckpointConfig(_Frozen):
     """Checkpoints every ``every`` iterations (and at the end), keeping the ``keep_last`` most
     recent; the model with the best ``best_metric`` (``best_mode`` ``max`` or ``min``) is kept
@@ -356,6 +335,7 @@ class Config(_Frozen):
     loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    gan: GanConfig = Field(default_factory=GanConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     description: str = ""
@@ -430,7 +410,7 @@ def _config_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
             parent = hint
         field = parent.model_fields.get(name)
         hint = field.annotation if field else None
-    if kind == "value_error" and isinstance(ctx.get("error"), _Invalid):
+    if kind == "value_error" and isinstance(ctx.get("error"), Invalid):
         return ConfigError(f"{key} {ctx['error']}")  # a field check (:func:`_require`)
     if kind == "extra_forbidden":
         prefix = f"{'.'.join(names[:-1])}." if len(names) > 1 else ""

@@ -2,7 +2,9 @@
 
 * :mod:`upband.train.tasks.base` -- :class:`Task` (the interface), :class:`TaskContext`,
   :func:`build_optimizer`, :func:`optimizer_step`;
-* :mod:`upband.train.tasks.regression` -- :class:`RegressionTask`: one network, one loss.
+* :mod:`upband.train.tasks.regression` -- :class:`RegressionTask`: one network, one loss;
+* :mod:`upband.train.tasks.vocoder` -- :class:`VocoderTask`: TFGAN (a vocoder and its
+  discriminators) for TD-PR's phase repair.
 
 :data:`TASKS` names the tasks a run can use (``train(..., task=...)``); a new model family
 (a vocoder with discriminators, a generator/critic pair) adds its task here and reuses the
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 from upband.train.tasks.base import Task, TaskContext, TaskFactory, build_optimizer, optimizer_step
 from upband.train.tasks.regression import RegressionTask, load_initial_weights
+from upband.train.tasks.vocoder import VocoderTask
 
 __all__ = ["TASKS", "RegressionTask", "Task", "TaskContext", "TaskFactory", "build_optimizer",
-           "load_initial_weights", "optimizer_step"]
+           "load_initial_weights", "optimizer_step", "VocoderTask"]
 
 #: Tasks by the name their checkpoints record.
-TASKS: dict[str, type[Task]] = {RegressionTask.name: RegressionTask}
+TASKS: dict[str, type[Task]] = {RegressionTask.name: RegressionTask,
+                                VocoderTask.name: VocoderTask}
