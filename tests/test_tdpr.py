@@ -252,3 +252,29 @@ def test_vocoder_gan_phase_trains_the_discriminators_and_resumes(tmp_path: Path)
     c0 = load_file(tmp_path / "cut/checkpoints/step-00000002/critics.safetensors")
     c1 = load_file(tmp_path / "cut/checkpoints/step-00000004/critics.safetensors")
     assert any(not torch.equal(c0[k], c1[k]) for k in c0)  # the critics trained after step 2
+
+
+def test_evaluate_takes_repaired_systems_and_the_ground_truth_phase(tmp_path: Path) -> None:
+    from upband.evaluate import evaluate
+    from upband.evaluate.runner import model_label
+
+    assert model_label("/runs/seanet.safetensors+tdpr") == "seanet+tdpr"
+    assert model_label("upband-default+gt-phase") == "upband-default+gt-phase"
+    root = tmp_path / "music"
+    root.mkdir()
+    sf.write(root / "a.wav", _music(2.0, sr=44_100, channels=2).T, 44_100)
+    vocoder = tmp_path / "vocoder.safetensors"
+    save_model(build_model("tfgan-s", mult=16, res_layers=1), vocoder, sample_rate=44_100)
+    systems = ["upband_unittest", "upband_unittest+gt-phase", "upband_unittest+tdpr",
+               "upband_unittest+griffin-lim"]
+    ev = evaluate(root, "sulun", models=systems, baselines=["input"], visqol=False,
+                  vocoder=str(vocoder), output=tmp_path / "report", jobs=1)
+    assert not ev.failed
+    snr = {(c, s): v for c, s, m, v in ev.results[0].rows if m == "snr"}
+    for cond in ("seen", "unseen"):
+        values = [snr[(cond, s)] for s in systems]
+        assert len(set(values)) == 4, values  # four different systems
+        # the reference's phase with the model's magnitude is never further from the
+        # reference than the model's own phase: | |M| - |X| | <= |M - X| in every bin
+        assert snr[(cond, "upband_unittest+gt-phase")] >= snr[(cond, "upband_unittest")] - 0.05
+    assert "upband_unittest+tdpr" in (tmp_path / "report/report.md").read_text()

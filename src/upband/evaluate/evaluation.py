@@ -123,8 +123,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
              jobs: int = DEFAULT_JOBS, limit_seconds: float | None = None, device: str = "auto",
              visqol: bool = True, vggish: Sequence[str] = (), seed: int = DEFAULT_SEED,
              best_of: int = DEFAULT_BEST_OF, merge: bool = True, guard: bool = True,
-             force: bool = False,
-             command: str | None = None,
+             vocoder: str | None = None, force: bool = False, command: str | None = None,
              on_file: Callable[[FileResult, int, int], None] | None = None) -> Evaluation:
     """Run ``protocol`` on the clean music in ``data`` and write the report folder.
 
@@ -144,6 +143,10 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
         best_of: draws per file for stochastic models (the best per metric is kept).
         merge: apply the do-no-harm merge to the models' output, as ``upband enhance`` does;
             ``False`` scores the raw network output, as the papers do.
+        vocoder: the vocoder of ``MODEL+tdpr`` systems (a name or ``.safetensors`` file;
+            default: the shipped one at the protocol's rate). ``models`` may name a model with
+            its phase repaired (``+tdpr``, ``+griffin-lim``) or with the reference's phase
+            above the cutoff (``+gt-phase``, TD-PR's oracle): :mod:`upband.enhancement.phase`.
         guard: bound the model's added band by the input's level, as ``upband enhance``
             does (with the merge only).
         command: the command line to print in the report.
@@ -162,7 +165,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
     config = make_config(proto.name, models=models, baselines=baselines, device=device,
                          limit_seconds=limit_seconds, visqol=visqol, vggish=vggish, seed=seed,
                          best_of=best_of, corpus=dataset.corpus, jobs=jobs, merge=merge,
-                         guard=guard)
+                         guard=guard, vocoder=vocoder)
     state = State(config)  # loads the models: a bad one fails before any work
     results = run(config, dataset.items, jobs=jobs, on_file=on_file, state=state)
     ok = [r for r in results if r.error is None]

@@ -32,6 +32,7 @@ from upband.data.corpus import META_NAME, open_corpus
 from upband.degrade import Decimate, downsample
 from upband.degrade import apply as degrade_apply
 from upband.enhancement import enhance, load_enhancer, resolve_device
+from upband.enhancement.phase import PHASE_SOURCES, replace_phase
 from upband.errors import AudioFileNotFoundError, ModelError, SpecError, UpbandError
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, Observation
 from upband.evaluate.protocols import Condition, Protocol, draw, get_protocol, seed_of
@@ -70,6 +71,7 @@ class Config:
     threads: int | None = None
     merge: bool = True
     guard: bool = True
+    vocoder: str | None = None  # the vocoder of MODEL+tdpr systems (None: the shipped one)
 
 
 @dataclass
@@ -89,9 +91,26 @@ class FileResult:
 
 
 def model_label(spec: str) -> str:
-    """A model's name in tables: a pretrained name as it is, a checkpoint by its file stem."""
+    """A model's name in tables: a pretrained name as it is, a checkpoint by its file stem;
+    a phase-repair suffix (``+tdpr``, ``+griffin-lim``, ``+gt-phase``) is kept."""
     text = os.fspath(spec)
-    return Path(text).stem if text.endswith(".safetensors") or os.sep in text else text
+    suffix = next((f"+{s}" for s in PHASE_SOURCES if text.endswith(f"+{s}")), "")
+    base = text[: len(text) - len(suffix)]
+    if base.endswith(".safetensors") or os.sep in base:
+        base = Path(base).stem
+    return base + suffix
+
+
+def _load_system(spec: str, config: Config) -> Any:
+    """A system of ``--models``: ``MODEL+gt-phase`` is the model itself (its phase is replaced
+    by the reference's in :func:`_model_output`), ``MODEL+tdpr`` repaired with
+    ``config.vocoder`` when one is given."""
+    if spec.endswith("+gt-phase"):
+        return load_enhancer(spec[: -len("+gt-phase")], device=config.device)
+    if spec.endswith("+tdpr") and config.vocoder:
+        return load_enhancer(spec[: -len("+tdpr")], device=config.device,
+                             phase_repair=config.vocoder)
+    return load_enhancer(spec, device=config.device)
 
 
 def metric_names(protocol: Protocol, config: Config) -> tuple[str, ...]:
@@ -158,7 +177,7 @@ class State:
         self.config = config
         self.protocol = get_protocol(config.protocol)
         self.metrics = metric_names(self.protocol, config)
-        self.models = {label: load_enhancer(spec, device=config.device)
+        self.models = {label: _load_system(spec, config)
                        for label, spec in zip(config.labels, config.models, strict=True)}
         self.context: dict[str, Any] = {}
         if config.vggish:
@@ -228,15 +247,24 @@ def _example_window(x: np.ndarray, sr: int) -> tuple[int, int]:
 
 
 def _model_output(state: State, label: str, degraded: np.ndarray, seed: int,
-                  found: Bandwidth) -> np.ndarray:
+                  found: Bandwidth, clean: np.ndarray | None = None) -> np.ndarray:
     """One model's output; ``found`` is ``detect_bandwidth`` of ``degraded`` (what
-    :func:`upband.enhancement.enhance` would compute itself), detected once per condition."""
+    :func:`upband.enhancement.enhance` would compute itself), detected once per condition.
+    A ``+gt-phase`` system takes the phase of ``clean`` above the detected cutoff (TD-PR's
+    oracle)."""
     torch.manual_seed(seed)
-    y, _ = enhance(degraded, state.protocol.sample_rate, model=state.models[label],
-                   device=state.config.device, output_sample_rate=state.protocol.sample_rate,
+    sr = state.protocol.sample_rate
+    y, _ = enhance(degraded, sr, model=state.models[label],
+                   device=state.config.device, output_sample_rate=sr,
                    clip_mode="none", bandwidth=found, merge=state.config.merge,
                    guard=state.config.guard)
-    return audio.fit_length(np.asarray(y, np.float32), degraded.shape[-1])
+    y = audio.fit_length(np.asarray(y, np.float32), degraded.shape[-1])
+    if label.endswith("+gt-phase"):
+        if clean is None:
+            raise ModelError(f"{label}: the ground-truth phase needs the clean reference")
+        y = replace_phase(torch.from_numpy(y), torch.from_numpy(clean), sr,
+                          above_hz=found.cutoff_hz).numpy()
+    return y
 
 
 def draws_of(state: State, label: str) -> int:
@@ -288,7 +316,7 @@ def _condition(state: State, item: Item, cond: Condition, clean: np.ndarray,
         for k in range(draws_of(state, label)):
             assert found is not None
             seed = seed_of(cfg.seed, item.id, cond.name, label, k) % (2**63)
-            est = _model_output(state, label, degraded, seed, found)
+            est = _model_output(state, label, degraded, seed, found, clean)
             values = score(clean, est, sr, cutoff, names, state.context)
             for metric, value in values.items():  # Lattner: the best draw per metric
                 if metric not in best or better(metric, value, best[metric]):
@@ -335,7 +363,7 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
                 limit_seconds: float | None = None, visqol: bool = True,
                 vggish: Sequence[str] = (), seed: int = 0, best_of: int = 1,
                 corpus: str | None = None, jobs: int = 1, merge: bool = True,
-                guard: bool = True) -> Config:
+                guard: bool = True, vocoder: str | None = None) -> Config:
     """Check the options and resolve names; ``SpecError`` / ``ModelError`` for bad ones."""
     get_protocol(protocol)
     unknown = [b for b in baselines if b not in BASELINES]
@@ -358,7 +386,7 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     return Config(protocol, tuple(os.fspath(m) for m in models), tuple(labels), tuple(names),
                   dev, limit_seconds, visqol, tuple(os.fspath(v) for v in vggish), seed,
-                  best_of, corpus, threads, merge, guard)
+                  best_of, corpus, threads, merge, guard, vocoder)
 
 
 def run(config: Config, items: Sequence[Item], *, jobs: int = 1,
