@@ -20,7 +20,7 @@ from upband.enhancement.phase import PhaseRepaired, griffin_lim, phase_stft, rep
 from upband.errors import ModelError
 from upband.models import build_model
 from upband.models.tfgan import TFGANVocoder, mel_filterbank
-from upband.states import save_model
+from upband.states import load_model, save_model
 from upband.train.config import load_config
 from upband.train.loop import train
 
@@ -226,7 +226,9 @@ def test_vocoder_learns_copy_synthesis(tmp_path: Path) -> None:
     assert last["copy_mrstft"] < 0.85 * first["copy_mrstft"]
     assert last["copy_mel_l1"] < first["copy_mel_l1"]
     assert (tmp_path / "run/best.safetensors").exists()
-    assert isinstance(load_enhancer(tmp_path / "run/best.safetensors"), TFGANVocoder)
+    assert isinstance(load_model(tmp_path / "run/best.safetensors"), TFGANVocoder)
+    with pytest.raises(ModelError, match="is a vocoder: it repairs another model's phase"):
+        load_enhancer(tmp_path / "run/best.safetensors")
 
 
 def test_vocoder_gan_phase_trains_the_discriminators_and_resumes(tmp_path: Path) -> None:

@@ -127,6 +127,8 @@ EXPECTED = {
                            64, 8192, 16000, {"rmse"}),
     "tdpr-seanet": ("seanet", "tdpr", "adam", 1e-4, (0.9, 0.999), "constant", 12, 80_000, 16000,
                     {"mrstft", "mrwave"}),
+    "tdpr-audiounet": ("audiounet", "tdpr", "adam", 1e-4, (0.9, 0.999), "constant", 12, 80_000,
+                       16000, {"mrstft", "mrwave"}),
     "arunet-s": ("arunet-s", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
                  16, 16384, 44100, {"mse"}),
     "upband-default": ("stft-restore", "versatile", "adamw", 5e-4, (0.9, 0.99),

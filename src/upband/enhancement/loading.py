@@ -103,6 +103,9 @@ def load_enhancer(model: ModelSpec = None, *, device: str | torch.device = "cpu"
             phase_repair = phase_repair or ("griffin-lim" if suffix == "+griffin-lim" else True)
         else:
             net = _load_one(name)
+    if isinstance(net, TFGANVocoder):
+        raise ModelError(f"{net.pretrained_name or net.name} is a vocoder: it repairs another "
+                         "model's phase (--phase-repair), it does not enhance on its own")
     net = net.to(resolve_device(device))
     return with_phase_repair(net, phase_repair).eval()
 

@@ -191,11 +191,16 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
         tuple(Condition(f"{c / 1000:g}kHz", _tdpr_preset(c), c, f"{c / 1000:g} kHz")
               for c in TDPR_CUTOFFS_HZ),
         ("lsd_ssr", "lsd_ssr_high", "snr"),
-        ("lsd_ssr",),
+        ("lsd_ssr", "visqol"),
         "systems-by-bandwidth",
+        optional_metrics=("visqol",),
         notes=("TD-PR's eq. 5 (RMS over frequency per frame, mean over frames) does not state "
                "the log base or the STFT; the table uses ssr_eval's lsd_ssr (log10, n_fft "
-               "2048 x sr / 44100, hop sr / 100).",)),
+               "2048 x sr / 44100, hop sr / 100).",
+               "ViSQOL (audio mode, 48 kHz) is upband's addition: the paper judged by ear.",
+               "Phase repair systems: MODEL+tdpr (the vocoder's phase), MODEL+griffin-lim, "
+               "MODEL+gt-phase (the reference's phase: TD-PR's AB reference), each above the "
+               "detected cutoff; the paper replaces the phase of every bin.")),
     Protocol(
         "lattner-mp3",
         "LAME MP3 CBR at 16 / 32 / 64 kbit/s of 44.1 kHz mono music (LAME picks the stream "

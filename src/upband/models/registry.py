@@ -142,6 +142,14 @@ PRETRAINED: dict[str, PretrainedModel] = {
         sample_rate=44100, file="upband-default.safetensors",
         sha256="ede1f7399bf868584d914b11b519429d1ca915f356bef12a233e9d9c49c461e1",
         description="stft-restore, versatile degradations, MSE on the merged band (interim)"),
+    # docs/models/upband-vocoder.md: TD-PR phase repair (upband enhance --phase-repair)
+    "upband-vocoder": PretrainedModel(
+        name="upband-vocoder", architecture="tfgan-s",
+        kwargs={"sample_rate_hz": 44100, "n_fft": 2048, "hop": 512, "mels": 128, "fmax": None,
+                "ratios": [8, 4, 4], "mult": 64, "res_layers": 3, "bands": 4},
+        sample_rate=44100, file="upband-vocoder.safetensors",
+        sha256="028cb340fdf5e9cc849e29e7d220cd9831ca46e71a30e1d7ce407f0d38d6ae50",
+        description="tfgan-s: TD-PR's phase-repair vocoder at 44.1 kHz (interim)"),
     # docs/models/upband-arunet-s.md: the default until 2026-12-05, kept to compare and to
     # continue its training (model.init=upband-arunet-s)
     "upband-arunet-s": PretrainedModel(
