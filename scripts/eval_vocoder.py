@@ -20,6 +20,7 @@ import math
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 import upband  # noqa: F401  # isort: skip  (before torch: the OpenMP wait policy)
 import numpy as np
@@ -46,7 +47,7 @@ def main() -> int:
     corpus = open_corpus(args.corpus)
     sr = int(corpus.sample_rate)
     vocoder = load_vocoder(args.vocoder, sr).eval()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for record in corpus.files(args.split):
         start = min(round(args.offset * sr), max(0, record.frames - round(args.seconds * sr)))
         clean = corpus.read(record, start, min(record.frames, round(args.seconds * sr)))
@@ -58,7 +59,9 @@ def main() -> int:
                "visqol": visqol_or_nan(clean, copy, sr) if metrics.visqol_available()
                else math.nan,
                "snr": float(metrics.snr(clean, copy)),
-               "delay": vocoder_delay(vocoder, clean.mean(axis=0), max_lag=1024)}
+               # a short one-shot (a drum sample) has too little to correlate: no delay
+               "delay": vocoder_delay(vocoder, clean.mean(axis=0), max_lag=1024)
+               if clean.shape[-1] >= round(args.seconds * sr) else math.nan}
         rows.append(row)
         print(f"{record.relpath}: LSD {row['lsd']:.3f}, ViSQOL {row['visqol']:.3f}, "
               f"SNR {row['snr']:.2f} dB, delay {row['delay']} samples", flush=True)
@@ -69,11 +72,12 @@ def main() -> int:
         writer.writerows(rows)
     means = {k: statistics.fmean(r[k] for r in rows if not math.isnan(r[k]))
              for k in ("lsd", "visqol", "snr")}
-    delays = [r["delay"] for r in rows]
+    delays = [r["delay"] for r in rows if not math.isnan(r["delay"])]
     text = (f"# Copy synthesis of `{args.vocoder}` on the {args.split} split of "
             f"`{args.corpus.name}`\n\n{len(rows)} files, {args.seconds:g} s each from "
             f"{args.offset:g} s (or the end), every channel re-synthesised on its own.\n\n"
-            f"| LSD (lsd_ssr) | ViSQOL | SNR (dB) | delay (samples): median, min, max |\n"
+            f"| LSD (lsd_ssr) | ViSQOL | SNR (dB) | delay (samples) of the {len(delays)} files "
+            f"as long as the excerpt: median, min, max |\n"
             f"|---:|---:|---:|---|\n| {means['lsd']:.3f} | {means['visqol']:.3f} | "
             f"{means['snr']:.2f} | {statistics.median(delays):g}, {min(delays)}, "
             f"{max(delays)} |\n\nPer file: `per-file.csv`. Command: `python "
