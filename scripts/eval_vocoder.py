@@ -6,7 +6,7 @@ writes per-file LSD (``lsd_ssr``), ViSQOL (audio mode, when installed), SNR and 
 maximises the cross-correlation, and their means, as CSV and Markdown.
 
     python scripts/eval_vocoder.py --corpus /work/corpus2 --vocoder upband-vocoder \\
-        -o docs/results/tdpr/vocoder-copy-synthesis
+        -o docs/results/tdpr/vocoder
 
 The delay shows whether TD-PR's phase can be taken from the vocoder as it comes (0: aligned);
 SNR near 0 dB or below is expected (a vocoder does not keep the waveform, only its sound).

@@ -123,8 +123,10 @@ ALLOWED: dict[str, set[str]] = {
               "common", "fsutil", "plotting", "enhancement"},
     "evaluate": {"audio", "analysis", "degrade", "models", "states", "metrics", "data",
                  "enhancement", "errors", "common", "fsutil", "plotting"},
+    "listen": {"audio", "analysis", "degrade", "evaluate", "errors", "common", "fsutil",
+               "plotting"},
     "cli": {"audio", "analysis", "degrade", "models", "states", "metrics", "data", "enhancement",
-            "train", "evaluate", "errors", "common", "fsutil", "plotting"},
+            "train", "evaluate", "listen", "errors", "common", "fsutil", "plotting"},
 }
 
 

@@ -66,6 +66,7 @@ COMMANDS = {
     "plot": "draw a run's training curves (Sulun Fig. 3) as a PNG",
     "evaluate": "run a paper's test protocol: tables and figures",
     "models": "list the model architectures and pretrained models",
+    "listen": "compare versions by ear on a local page; listening tests and their analysis",
 }
 
 

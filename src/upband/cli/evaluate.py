@@ -18,6 +18,7 @@ from upband.evaluate import (
     REPORT_NAME,
 )
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES
+from upband.listen.testfile import DEFAULT_ITEMS, DEFAULT_SECONDS, parse_designs
 
 DESCRIPTION = (
     "Degrade clean music the way a paper's test does, restore it with models and baselines, and "
@@ -58,6 +59,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--best-of", type=int, default=DEFAULT_BEST_OF, metavar="N",
                    help="draws per file for stochastic models, best kept per metric "
                    f"(Lattner & Nistal; default {DEFAULT_BEST_OF})")
+    p.add_argument("--vocoder", metavar="NAME|PATH",
+                   help="the vocoder of MODEL+tdpr systems (default: the shipped one at the "
+                   "protocol's rate); --models takes MODEL+tdpr, MODEL+griffin-lim and "
+                   "MODEL+gt-phase (TD-PR's phase repair, its baseline and its oracle)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"seed of the per-file degradation draws (default {DEFAULT_SEED})")
     p.add_argument("--no-guard", action="store_true",
@@ -65,6 +70,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-merge", action="store_true",
                    help="score the models' raw output, as the papers do (default: the "
                    "do-no-harm merge of upband enhance)")
+    p.add_argument("--listening-test", nargs="?", const="mushra", metavar="DESIGNS",
+                   help="also write REPORT_DIR/listening/test.json and its stimuli for "
+                   "'upband listen': designs from mushra, ab, mos, abx, comma-separated "
+                   "(default: mushra)")
+    p.add_argument("--listening-items", type=int, default=DEFAULT_ITEMS, metavar="N",
+                   help=f"with --listening-test: files in it (default {DEFAULT_ITEMS}), each "
+                   "in every condition")
+    p.add_argument("--listening-seconds", type=float, default=DEFAULT_SECONDS, metavar="S",
+                   help=f"with --listening-test: excerpt length (default {DEFAULT_SECONDS:g})")
     p.add_argument("-f", "--force", action="store_true", help="replace an existing report")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-file lines")
     p.set_defaults(func=run)
@@ -82,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{done}/{total}] {result.item.id}: {result.duration_s:.1f} s in "
                   f"{result.seconds:.1f} s", file=sys.stderr)
 
+    designs = () if args.listening_test is None else parse_designs(args.listening_test)
     command = "upband " + " ".join(shlex.quote(a) for a in args.argv)
     # --data and the other paths are option values: an error before the files are evaluated
     # (no such folder, no music in it, an existing report) is one of the command line
@@ -92,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
                       jobs=args.jobs, limit_seconds=args.limit_seconds, device=args.device,
                       visqol=not args.no_visqol, vggish=[str(v) for v in args.vggish],
                       seed=args.seed, best_of=args.best_of, merge=not args.no_merge,
+                      vocoder=args.vocoder,
                       guard=not args.no_guard,
                       force=args.force, command=command, on_file=on_file)
     except EvaluationError as err:
@@ -100,4 +116,22 @@ def run(args: argparse.Namespace) -> int:
     failed = len(ev.failed)
     print(f"upband: {len(ev.results) - failed} file(s) evaluated, {failed} failed; report in "
           f"{ev.output / REPORT_NAME}", file=sys.stderr if failed else sys.stdout)
+    if designs:
+        _listening_test(args, ev.output, designs)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _listening_test(args: argparse.Namespace, report: Path, designs: tuple[str, ...]) -> None:
+    """Render the listening test of the report just written (upband.listen.stimuli)."""
+    # here: it runs the models again (torch)
+    from upband.listen.stimuli import write_listening_test
+
+    test = write_listening_test(
+        report, data=args.data, protocol=args.protocol, models=names(args.models),
+        baselines=names(args.baselines), split=args.split, limit_seconds=args.limit_seconds,
+        device=args.device, seed=args.seed, merge=not args.no_merge, guard=not args.no_guard,
+        designs=designs, items=args.listening_items, seconds=args.listening_seconds,
+        force=args.force)
+    print(f"upband: listening test ({len(test.items)} items; "
+          f"{', '.join(t.design for t in test.tests)}) in {test.path}; run: upband listen "
+          f"{shlex.quote(str(test.path))}")

@@ -43,13 +43,11 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         sample_rate: rate of ``wav`` (Hz).
         model: what :func:`~upband.enhancement.load_enhancer` takes (a pretrained name, a
             ``.safetensors`` path, a loaded model, or None for the default model).
-        device: where the model runs: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
         output_sample_rate: rate of the result (Hz); None: the input's from 44.1 kHz up, else
             44.1 kHz (48 kHz for 8/16/24/32 kHz inputs).
-        merge: keep the input below its detected cutoff; False uses the model's output for
-            the whole band.
-        chunk_seconds: seconds of audio per model call (at the model's rate); memory grows
-            with it, the result does not depend on it.
+        merge: keep the input below its detected cutoff (False: the model's output throughout).
+        chunk_seconds: audio per model call (s, at the model's rate): memory, not results.
         overlap_seconds: seconds of cross-fade between chunks.
         batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
         clip_mode: an output above full scale is limited around the samples above it
@@ -58,12 +56,10 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             clipped (``"clamp"``) or left (``"none"``). Not applied to an unchanged input.
         guard: bound the band the model adds by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`; with the merge only).
-        pass_gentle: take a roll-off as gentle as music's own
-            (:attr:`upband.analysis.Bandwidth.gentle`) for the recording's timbre and do not
-            enhance below the input's Nyquist (False: enhance it like any band-limited input).
-        phase_repair: TD-PR phase repair of the model's output above the cutoff (True: with
-            the shipped vocoder; a vocoder name, file or model; ``"griffin-lim"``), see
-            :mod:`upband.enhancement.phase`.
+        pass_gentle: take a roll-off as gentle as music's own (:attr:`upband.analysis.
+            Bandwidth.gentle`) for the recording's timbre (False: enhance it like any other).
+        phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
+            True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if already known (skips the
             detection).
 

@@ -96,9 +96,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  sample_rate: int | None = None, bit_depth: str | None = None,
                  merge: bool = True, chunk_seconds: float = CHUNK_SECONDS,
                  overlap_seconds: float = OVERLAP_SECONDS, batch_size: int | None = None,
-                 clip_mode: str = CLIP_MODES[0], guard: bool = True,
-                 pass_gentle: bool = True, phase_repair: PhaseRepair = None,
-                 overwrite: bool = False,
+                 clip_mode: str = CLIP_MODES[0], guard: bool = True, pass_gentle: bool = True,
+                 phase_repair: PhaseRepair = None, overwrite: bool = False,
                  progress: Callable[[float], None] | None = None) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
@@ -125,12 +124,10 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
         guard: bound the band the model adds by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`; with the merge only).
-        pass_gentle: take a roll-off as gentle as music's own
-            (:attr:`upband.analysis.Bandwidth.gentle`) for the recording's timbre and do not
-            enhance below the input's Nyquist (False: enhance it like any band-limited input).
-        phase_repair: TD-PR phase repair of the model's output above the cutoff (True: with
-            the shipped vocoder; a vocoder name, file or model; ``"griffin-lim"``), see
-            :mod:`upband.enhancement.phase`.
+        pass_gentle: take a roll-off as gentle as music's own (:attr:`upband.analysis.
+            Bandwidth.gentle`) for the recording's timbre (False: enhance it like any other).
+        phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
+            True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         overwrite: replace an existing ``dst``.
         progress: called with the seconds of input audio processed since the last call.
 
