@@ -103,7 +103,7 @@ def model_label(spec: str) -> str:
 
 def _load_system(spec: str, config: Config) -> Any:
     """A system of ``--models``: ``MODEL+gt-phase`` is the model itself (its phase is replaced
-    by the reference's in :func:`_model_output`), ``MODEL+tdpr`` repaired with
+    by the reference's in :func:`system_output`), ``MODEL+tdpr`` repaired with
     ``config.vocoder`` when one is given."""
     if spec.endswith("+gt-phase"):
         return load_enhancer(spec[: -len("+gt-phase")], device=config.device)
@@ -246,7 +246,7 @@ def _example_window(x: np.ndarray, sr: int) -> tuple[int, int]:
     return best, best + n
 
 
-def _model_output(state: State, label: str, degraded: np.ndarray, seed: int,
+def system_output(state: State, label: str, degraded: np.ndarray, seed: int,
                   found: Bandwidth, clean: np.ndarray | None = None) -> np.ndarray:
     """One model's output; ``found`` is ``detect_bandwidth`` of ``degraded`` (what
     :func:`upband.enhancement.enhance` would compute itself), detected once per condition.
@@ -316,7 +316,7 @@ def _condition(state: State, item: Item, cond: Condition, clean: np.ndarray,
         for k in range(draws_of(state, label)):
             assert found is not None
             seed = seed_of(cfg.seed, item.id, cond.name, label, k) % (2**63)
-            est = _model_output(state, label, degraded, seed, found, clean)
+            est = system_output(state, label, degraded, seed, found, clean)
             values = score(clean, est, sr, cutoff, names, state.context)
             for metric, value in values.items():  # Lattner: the best draw per metric
                 if metric not in best or better(metric, value, best[metric]):

@@ -5,7 +5,7 @@ An evaluation keeps numbers, not audio, so the stimuli are rendered again here, 
 evaluation made what it scored: the same reference (:func:`upband.evaluate.runner.
 load_reference`, the protocol's rate and channels, ``--limit-seconds``), the same seeded
 degradation per file and condition, the same baselines and the same model pipeline (the
-evaluation's own :func:`~upband.evaluate.runner._model_output`, first draw of a stochastic
+evaluation's own :func:`~upband.evaluate.runner.system_output`, first draw of a stochastic
 model). Each version is processed whole, then cut, so an excerpt is exactly a stretch of what
 was scored. Per chosen file and condition, one item:
 
@@ -51,10 +51,10 @@ from upband.evaluate.runner import (
 )
 from upband.evaluate.runner import (
     State,
-    _model_output,
     find_items,
     load_reference,
     make_config,
+    system_output,
 )
 from upband.fsutil import atomic_write_text
 from upband.listen.loudness import integrated_loudness
@@ -144,7 +144,7 @@ def _versions(state: State, item: DataItem, cond: Condition, clean: np.ndarray
         assert found is not None
         seed = seed_of(cfg.seed, item.id, cond.name, label, 0) % (2**63)
         out.append((_safe(label), "system", label,
-                    _model_output(state, label, degraded, seed, found)))
+                    system_output(state, label, degraded, seed, found, clean)))
     return out
 
 
@@ -227,7 +227,7 @@ def write_listening_test(
         report: str | os.PathLike[str], *, data: str | os.PathLike[str], protocol: str,
         models: Sequence[str] = (), baselines: Sequence[str] = DEFAULT_BASELINES,
         split: str | None = None, limit_seconds: float | None = None, device: str = "auto",
-        seed: int = 0, merge: bool = True, guard: bool = True,
+        seed: int = 0, merge: bool = True, guard: bool = True, vocoder: str | None = None,
         designs: Sequence[str] = ("mushra",), items: int = DEFAULT_ITEMS,
         seconds: float = DEFAULT_SECONDS, force: bool = False) -> ListeningTest:
     """Render the stimuli of the evaluation in ``report`` (the arguments are the evaluation's
@@ -249,7 +249,7 @@ def write_listening_test(
     by_id = {it.id: it for it in dataset.items}
     config = make_config(protocol, models=models, baselines=baselines, device=device,
                          limit_seconds=limit_seconds, visqol=False, seed=seed,
-                         corpus=dataset.corpus, merge=merge, guard=guard)
+                         corpus=dataset.corpus, merge=merge, guard=guard, vocoder=vocoder)
     state = State(config)
     sr = state.protocol.sample_rate
     entries: list[dict[str, Any]] = []
