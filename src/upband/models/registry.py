@@ -148,8 +148,8 @@ PRETRAINED: dict[str, PretrainedModel] = {
         kwargs={"sample_rate_hz": 44100, "n_fft": 2048, "hop": 512, "mels": 128, "fmax": None,
                 "ratios": [8, 4, 4], "mult": 64, "res_layers": 3, "bands": 4},
         sample_rate=44100, file="upband-vocoder.safetensors",
-        sha256="028cb340fdf5e9cc849e29e7d220cd9831ca46e71a30e1d7ce407f0d38d6ae50",
-        description="tfgan-s: TD-PR's phase-repair vocoder at 44.1 kHz (interim)"),
+        sha256="cc75f647d9c6006f88db47fcc1865d76866e2310d92a1f7a7b956e046986c0d2",
+        description="tfgan-s: TD-PR's phase-repair vocoder at 44.1 kHz, 9 500 CPU iterations"),
     # docs/models/upband-arunet-s.md: the default until 2026-12-05, kept to compare and to
     # continue its training (model.init=upband-arunet-s)
     "upband-arunet-s": PretrainedModel(
