@@ -154,7 +154,8 @@ def vocoder_delay(vocoder: TFGANVocoder, wav: np.ndarray, max_lag: int = 2048) -
 class PhaseRepaired(WaveModel):
     """``model``'s output with its phase repaired above the input's cutoff (see the module
     docstring). ``source`` is ``"tdpr"`` (needs ``vocoder``) or ``"griffin-lim"``. A cutoff of
-    ``None`` (no detection) repairs every bin, as the paper does."""
+    ``None`` (none detected, or the merge turned off: ``--no-merge``) repairs every bin, as the
+    paper does."""
 
     takes_cutoff = True
 
