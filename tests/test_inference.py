@@ -44,6 +44,10 @@ NARROW: dict[str, dict[str, Any]] = {
     "sulun-resnet-do": {"width": 8},
     "audiounet": {"widths": (8, 8, 8, 8)},
     "seanet": {"width": 2, "latent": 8},
+    "lattner": {"front": (2, 2, 2), "agg_maps": 2, "noise_maps": 2},
+    "lattner-det": {"front": (2, 2, 2), "agg_maps": 2},
+    "tfgan": {"mult": 16},
+    "tfgan-s": {"mult": 16},
 }
 
 

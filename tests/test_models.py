@@ -22,7 +22,7 @@ from upband.models.sulun_unet import SulunUNet
 
 LENGTHS = (1, 777, 8192, 44_103)
 BIG = ("arunet", "sulun-unet", "sulun-unet-bn", "sulun-unet-do", "sulun-resnet",
-       "sulun-resnet-bn", "sulun-resnet-do", "audiounet")
+       "sulun-resnet-bn", "sulun-resnet-do", "audiounet", "lattner", "lattner-det")
 SMALL = tuple(name for name in MODELS if name not in BIG)
 #: Published sizes (docs/readings/sulun-davies.md) and the sizes our reading of the papers gives.
 PARAMETERS = {
@@ -41,6 +41,8 @@ PARAMETERS = {
     "stft-restore": 1_740_162,
     "tfgan": 5_912_706,  # TD-PR Table 1: "+6M"
     "tfgan-s": 425_432,
+    "lattner": 322_577_148,  # Lattner & Nistal Table 1 (4 096 frequency-aggregation maps)
+    "lattner-det": 322_429_692,
 }
 #: Vocoders re-synthesise their input rather than add a correction to it: never the identity.
 VOCODERS = ("tfgan", "tfgan-s")

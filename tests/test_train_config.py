@@ -139,6 +139,11 @@ EXPECTED = {
               {"mrstft", "time"}),
     "tfgan-s": ("tfgan-s", "sulun-single", "adam", 2e-4, (0.5, 0.9), "constant", 8, 16384,
                 44100, {"mrstft", "time"}),
+    # the WGAN task does not use loss.* (its default term stays listed)
+    "lattner-mp3": ("lattner", "lattner-mp3", "adam", 1e-3, (0.0, 0.99), "constant", 12,
+                    171_520, 44100, {"mse"}),
+    "lattner-mp3-det": ("lattner-det", "lattner-mp3", "adam", 1e-3, (0.0, 0.99), "constant",
+                        12, 171_520, 44100, {"mse"}),
 }
 
 

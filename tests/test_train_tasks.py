@@ -171,6 +171,6 @@ def test_recipe_names_its_task(tmp_path: Path) -> None:
     before anything is written."""
     assert load_config(None, []).train.task == "regression"
     with pytest.raises(ConfigError, match=r"train.task 'nope' is not a training task; "
-                                          r"choose one of regression, vocoder"):
+                                          r"choose one of regression, vocoder, lattner"):
         train(_config("train.task=nope"), tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()

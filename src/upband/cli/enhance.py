@@ -19,7 +19,8 @@ from upband.enhancement import (
     OVERLAP_SECONDS,
     Settings,
 )
-from upband.errors import UpbandError
+from upband.enhancement.settings import AUTO_MODEL, LOSSY_PRETRAINED
+from upband.errors import SpecError, UpbandError
 
 if TYPE_CHECKING:
     from upband.enhancement import FileReport
@@ -43,7 +44,19 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="output file (one input) or folder")
     p.add_argument("--model", metavar="NAME|PATH",
                    help="pretrained model name (see 'upband models') or a .safetensors "
-                   "checkpoint (default: the shipped default model)")
+                   f"checkpoint (default: the shipped default model); {AUTO_MODEL}: the MP3 "
+                   "restorer (--lossy-model) for a file that looks like a lossy codec, the "
+                   "default model for the others")
+    p.add_argument("--lossy-model", metavar="NAME|PATH",
+                   help=f"with --model {AUTO_MODEL}: the model for lossy-looking files "
+                   f"(default: {LOSSY_PRETRAINED} once shipped)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="noise of a stochastic model (Lattner & Nistal's restorer): the same "
+                   "seed gives the same output bit for bit, another seed another restoration "
+                   "(default 0; deterministic models ignore it)")
+    p.add_argument("--draws", type=int, default=1, metavar="K",
+                   help="write K variations of every output (seeds N .. N+K-1, named "
+                   "NAME.seed<N>...; a stochastic model only)")
     p.add_argument("--phase-repair", nargs="?", const="tdpr", metavar="VOCODER",
                    help="TD-PR: keep the model's magnitude above the cutoff with the phase of "
                    "a vocoder's re-synthesis (default vocoder: the shipped one; or a vocoder "
@@ -92,17 +105,30 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Enhance every input; exit status 1 if a file failed."""
     # here, not at the top: enhancement loads torch, which `upband enhance --help` need not
-    from upband.enhancement import load_enhancer, plan_outputs, run_batch, write_report
+    from upband.enhancement import (
+        draw_outputs,
+        is_stochastic,
+        load_models,
+        plan_outputs,
+        run_batch,
+        write_report,
+    )
 
     _check_options(args)
     pairs = plan_outputs(args.inputs, args.output, recursive=args.recursive,
                          template=args.filename, fmt=args.format)
     phase = True if args.phase_repair == "tdpr" else args.phase_repair
-    model = load_enhancer(args.model, device=args.device, phase_repair=phase)
+    model = load_models(args.model, device=args.device, phase_repair=phase,
+                        lossy_model=args.lossy_model)
+    if args.draws > 1 and not is_stochastic(model):
+        raise SpecError(f"--draws {args.draws}: the model is deterministic (no noise), every "
+                        "draw would be the same")
+    pairs, seeds = draw_outputs(pairs, args.filename, args.seed, args.draws)
     durations = _durations(pairs)
     bars = _Bars(durations, args)
     reports = run_batch(
         pairs, force=args.force, on_file=bars.on_file, on_start=bars.on_start, model=model,
+        seeds=seeds,
         device=args.device, sample_rate=args.sample_rate, bit_depth=args.bit_depth,
         merge=not args.no_merge, chunk_seconds=args.chunk_seconds,
         overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
@@ -130,6 +156,10 @@ def _check_options(args: argparse.Namespace) -> None:
     """Refuse bad option values before any work (:class:`SpecError`, exit status 2)."""
     Settings(output_rate=args.sample_rate, chunk_seconds=args.chunk_seconds,
              overlap_seconds=args.overlap_seconds, batch_size=args.batch_size)
+    if args.draws < 1:
+        raise SpecError(f"--draws must be a positive integer, got {args.draws}")
+    if args.lossy_model is not None and args.model != AUTO_MODEL:
+        raise SpecError(f"--lossy-model goes with --model {AUTO_MODEL}")
     if args.bit_depth is not None:
         audio.normalize_subtype(args.bit_depth)
 

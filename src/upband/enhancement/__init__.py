@@ -2,7 +2,8 @@
 
 * :mod:`~upband.enhancement.settings`: defaults, :class:`Settings` and the :class:`ClipPolicy`
   shared by arrays and files (no torch: the command line reads its defaults here);
-* :mod:`~upband.enhancement.loading`: :func:`load_enhancer`, the model and its device;
+* :mod:`~upband.enhancement.loading`: :func:`load_enhancer`, the model and its device
+  (:func:`load_models`: also ``--model auto``, a :class:`CodecRouter`);
 * :mod:`~upband.enhancement.chunking`: :class:`ChunkRunner` / :func:`run_chunked`, the one chunker;
 * :mod:`~upband.enhancement.merge`: :class:`BandMerge`, the do-no-harm band merge;
 * :mod:`~upband.enhancement.guard` and :mod:`~upband.enhancement.limiter`: the level guard of
@@ -51,9 +52,13 @@ if TYPE_CHECKING:
         write_report,
     )
     from upband.enhancement.loading import (
+        CodecRouter,
         ModelSpec,
         default_batch_size,
+        is_stochastic,
         load_enhancer,
+        load_models,
+        pick_model,
         resolve_device,
     )
     from upband.enhancement.merge import (
@@ -72,7 +77,7 @@ if TYPE_CHECKING:
         output_rate,
         route_output,
     )
-    from upband.enhancement.planning import check_template, plan_outputs
+    from upband.enhancement.planning import check_template, draw_outputs, plan_outputs
 
 #: Where each name that needs torch or scipy lives (imported on first use).
 _LAZY = {
@@ -80,8 +85,9 @@ _LAZY = {
     **dict.fromkeys(["ChunkRunner", "run_chunked"], "chunking"),
     **dict.fromkeys(["DETECT_SECONDS", "READ_SECONDS", "FileReport", "check_output",
                      "enhance_file", "run_batch", "write_report"], "files"),
-    **dict.fromkeys(["check_template", "plan_outputs"], "planning"),
-    **dict.fromkeys(["ModelSpec", "default_batch_size", "load_enhancer", "resolve_device"],
+    **dict.fromkeys(["check_template", "draw_outputs", "plan_outputs"], "planning"),
+    **dict.fromkeys(["CodecRouter", "ModelSpec", "default_batch_size", "is_stochastic",
+                     "load_enhancer", "load_models", "pick_model", "resolve_device"],
                     "loading"),
     **dict.fromkeys(["MERGE_ATTENUATION_DB", "MERGE_TRANSITION", "BandMerge", "merge_filter"],
                     "merge"),
@@ -92,10 +98,11 @@ _LAZY = {
 __all__ = [
     "CHUNK_SECONDS", "CLIP_MODES", "DETECT_SECONDS", "MERGE_ATTENUATION_DB", "MERGE_TRANSITION",
     "OUTPUT_TEMPLATE", "OVERLAP_SECONDS", "RATE_FAMILY_48K", "READ_SECONDS", "UNITTEST_MODEL",
-    "BandMerge", "ChunkRunner", "ClipPolicy", "FileReport", "ModelSpec", "Pipeline", "Route",
-    "Settings", "Stage", "check_output", "check_template", "choose_route", "default_batch_size",
-    "default_model_name", "enhance", "enhance_file", "load_enhancer", "merge_filter",
-    "model_stage", "output_rate", "plan_outputs", "resolve_device", "route_output", "run_batch",
+    "BandMerge", "ChunkRunner", "ClipPolicy", "CodecRouter", "FileReport", "ModelSpec",
+    "Pipeline", "Route", "Settings", "Stage", "check_output", "check_template", "choose_route",
+    "default_batch_size", "default_model_name", "draw_outputs", "enhance", "enhance_file",
+    "is_stochastic", "load_enhancer", "load_models", "merge_filter", "model_stage",
+    "output_rate", "pick_model", "plan_outputs", "resolve_device", "route_output", "run_batch",
     "run_chunked", "write_report",
 ]
 

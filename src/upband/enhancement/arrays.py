@@ -9,7 +9,7 @@ import torch
 
 from upband import audio
 from upband.analysis import Bandwidth, detect_bandwidth
-from upband.enhancement.loading import ModelSpec, PhaseRepair, load_enhancer
+from upband.enhancement.loading import ModelSpec, PhaseRepair, load_models, pick_model
 from upband.enhancement.pipeline import Pipeline, choose_route
 from upband.enhancement.settings import (
     CHUNK_SECONDS,
@@ -29,7 +29,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
             batch_size: int | None = None, clip_mode: str = CLIP_MODES[0], guard: bool = True,
             pass_gentle: bool = True, phase_repair: PhaseRepair = None,
-            bandwidth: Bandwidth | None = None) -> tuple[Any, int]:
+            bandwidth: Bandwidth | None = None, seed: int = 0) -> tuple[Any, int]:
     """Restore the high band of ``wav``, a signal in memory.
 
     The input's effective bandwidth is detected, the model runs at its own rate in chunks, and
@@ -41,8 +41,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         wav: ``[C, T]`` or ``[T]`` audio, float in [-1, 1], a numpy array or a torch tensor
             (any device), at ``sample_rate``.
         sample_rate: rate of ``wav`` (Hz).
-        model: what :func:`~upband.enhancement.load_enhancer` takes (a pretrained name, a
-            ``.safetensors`` path, a loaded model, or None for the default model).
+        model: what :func:`~upband.enhancement.load_models` takes: a pretrained name, a
+            ``.safetensors`` path, a loaded model, ``"auto"`` or None (the default model).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
         output_sample_rate: rate of the result (Hz); None: the input's from 44.1 kHz up, else
             44.1 kHz (48 kHz for 8/16/24/32 kHz inputs).
@@ -60,8 +60,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             Bandwidth.gentle`) for the recording's timbre (False: enhance it like any other).
         phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
             True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
-        bandwidth: the input's :class:`~upband.analysis.Bandwidth` if already known (skips the
-            detection).
+        bandwidth: the input's :class:`~upband.analysis.Bandwidth` if known (skips detection).
+        seed: the noise of a stochastic model (ignored by deterministic ones).
 
     Returns:
         ``(enhanced, rate)``: ``enhanced`` of the input's type (numpy, or a CPU tensor) and
@@ -75,7 +75,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         ModelError: a model that cannot be loaded.
     """
     settings = Settings(output_sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode), guard, pass_gentle)
+                        ClipPolicy(clip_mode), guard, pass_gentle, seed)
     is_torch = isinstance(wav, torch.Tensor)
     x = (wav.detach().cpu().numpy() if is_torch else np.asarray(wav)).astype(np.float32)
     mono = x.ndim == 1
@@ -92,8 +92,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         raise SpecError(f"sample_rate must be an integer of {audio.MIN_SAMPLE_RATE}-"
                         f"{audio.MAX_SAMPLE_RATE} Hz, got {sample_rate!r}")
     audio.check_finite(x)
-    net = load_enhancer(model, device=device, phase_repair=phase_repair)
     found = bandwidth or detect_bandwidth(x, sample_rate)
+    net = pick_model(load_models(model, device=device, phase_repair=phase_repair), found)
     route = choose_route(found, sample_rate, x.shape[0], net, settings)
     y = Pipeline.build(net, route, settings).push(x, last=True)
     if not route.copies_input:

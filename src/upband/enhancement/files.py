@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from upband import audio
+from upband.analysis import Bandwidth
 from upband.analysis.detect import DETECT_SECONDS, detect_file  # noqa: F401 (re-exported)
 from upband.common.jsonnum import dumps_strict, strict_values
 from upband.enhancement.limiter import PeakLimiter
-from upband.enhancement.loading import ModelSpec, PhaseRepair, load_enhancer
+from upband.enhancement.loading import ModelSpec, PhaseRepair, load_models, pick_model
 from upband.enhancement.pipeline import Pipeline, Route, choose_route
 from upband.enhancement.settings import (
     CHUNK_SECONDS,
@@ -97,7 +98,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  merge: bool = True, chunk_seconds: float = CHUNK_SECONDS,
                  overlap_seconds: float = OVERLAP_SECONDS, batch_size: int | None = None,
                  clip_mode: str = CLIP_MODES[0], guard: bool = True, pass_gentle: bool = True,
-                 phase_repair: PhaseRepair = None, overwrite: bool = False,
+                 phase_repair: PhaseRepair = None, overwrite: bool = False, seed: int = 0,
                  progress: Callable[[float], None] | None = None) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
@@ -108,7 +109,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     Args:
         src: input file (WAV, FLAC, AIFF, OGG Vorbis/Opus, MP3, ...).
         dst: output file; its extension picks the container.
-        model: what :func:`~upband.enhancement.load_enhancer` takes (None: the default model).
+        model: what :func:`~upband.enhancement.load_models` takes (None: the default model).
         device: where the model runs: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         sample_rate: output rate (Hz); None: the input's from 44.1 kHz up, else 44.1 kHz
             (48 kHz for 8/16/24/32 kHz inputs).
@@ -129,6 +130,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
             True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         overwrite: replace an existing ``dst``.
+        seed: the noise of a stochastic model (ignored by deterministic ones).
         progress: called with the seconds of input audio processed since the last call.
 
     Returns:
@@ -146,12 +148,11 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     src, dst = Path(src), Path(dst)
     check_output(src, dst, overwrite=overwrite)
     settings = Settings(sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode), guard, pass_gentle)
+                        ClipPolicy(clip_mode), guard, pass_gentle, seed)
     info = audio.info(src)
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)
-    net = load_enhancer(model, device=device, phase_repair=phase_repair)
-    found = detect_file(src)  # as `upband info` does: the same excerpts, the same answer
+    net, found = _model_for(src, model, device, phase_repair)
     route = choose_route(found, info.sample_rate, info.channels, net, settings)
     report = _new_report(src, dst, info, subtype, route, net)
     report.clip_gain, pipe, limiter = _write_output(
@@ -171,6 +172,15 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         report.limit_reduction_db = round(limiter.stats.reduction_db, 3)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _model_for(src: Path, model: ModelSpec, device: str, phase_repair: PhaseRepair
+               ) -> tuple[WaveModel, Bandwidth]:
+    """The model that enhances ``src`` (``--model auto``: by the codec the detector sees) and
+    its bandwidth, detected as ``upband info`` does (the same excerpts, the same answer)."""
+    models = load_models(model, device=device, phase_repair=phase_repair)
+    found = detect_file(src)
+    return pick_model(models, found), found
 
 
 def _new_report(src: Path, dst: Path, info: audio.AudioInfo, subtype: str, route: Route,
@@ -255,7 +265,7 @@ def write_report(path: Path, reports: list[FileReport]) -> None:
 def run_batch(pairs: list[tuple[Path, Path]], *, force: bool,
               on_file: Callable[[FileReport], None],
               on_start: Callable[[Path], None] | None = None,
-              **kwargs: Any) -> list[FileReport]:
+              seeds: list[int] | None = None, **kwargs: Any) -> list[FileReport]:
     """Enhance every ``(input, output)`` pair; a bad file is reported and skipped, finished
     outputs are kept.
 
@@ -264,10 +274,13 @@ def run_batch(pairs: list[tuple[Path, Path]], *, force: bool,
     full disk) or an unexpected error a ``failed`` one, and the batch goes on (the refusals of
     :func:`check_output`, made once per file by :func:`enhance_file`). ``on_start(src)`` is
     called before each file, ``on_file(report)`` after it; ``kwargs`` go to
-    :func:`enhance_file`.
+    :func:`enhance_file`, and ``seeds[i]`` (when given) as the ``seed`` of pair ``i``
+    (:func:`~upband.enhancement.planning.draw_outputs`).
     """
     reports = []
-    for src, dst in pairs:
+    for i, (src, dst) in enumerate(pairs):
+        if seeds is not None:
+            kwargs["seed"] = seeds[i]
         if on_start is not None:
             on_start(src)
         report = FileReport(str(src), str(dst))

@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from upband import states
+from upband.analysis import Bandwidth
 from upband.enhancement.phase import PhaseRepaired
-from upband.enhancement.settings import UNITTEST_MODEL, default_model_name
+from upband.enhancement.settings import (
+    AUTO_MODEL,
+    LOSSY_PRETRAINED,
+    UNITTEST_MODEL,
+    default_model_name,
+)
 from upband.errors import ModelError, SpecError
 from upband.models.base import WaveModel
 from upband.models.registry import PRETRAINED, build_model
 from upband.models.tfgan import TFGANVocoder
 
-ModelSpec = str | os.PathLike[str] | WaveModel | None
+
+@dataclass(frozen=True)
+class CodecRouter:
+    """``--model auto``: ``lossy`` (the MP3 restorer) for an input that the detector takes for
+    a lossy codec (:attr:`upband.analysis.Bandwidth.codec` ``== "lossy"``: a sharp shelf with
+    spectral holes), ``other`` (the default model) for everything else."""
+
+    other: WaveModel
+    lossy: WaveModel
+
+    def pick(self, found: Bandwidth) -> WaveModel:
+        """The model for an input whose detected bandwidth is ``found``."""
+        return self.lossy if found.codec == "lossy" else self.other
+
+
+ModelSpec = str | os.PathLike[str] | WaveModel | CodecRouter | None
 #: ``phase_repair`` of :func:`load_enhancer`: True (TD-PR with the shipped vocoder),
 #: ``"griffin-lim"``, a vocoder (pretrained name or ``.safetensors`` file) or a loaded one.
 PhaseRepair = bool | str | os.PathLike[str] | WaveModel | None
@@ -92,6 +114,8 @@ def load_enhancer(model: ModelSpec = None, *, device: str | torch.device = "cpu"
         ModelError: unknown name, or a checkpoint that cannot be read or does not match.
         SpecError: ``cuda`` asked for without a GPU.
     """
+    if isinstance(model, CodecRouter):
+        raise ModelError("--model auto picks a model per input: use load_models")
     if isinstance(model, WaveModel):
         net = model
     else:
@@ -108,6 +132,37 @@ def load_enhancer(model: ModelSpec = None, *, device: str | torch.device = "cpu"
                          "model's phase (--phase-repair), it does not enhance on its own")
     net = net.to(resolve_device(device))
     return with_phase_repair(net, phase_repair).eval()
+
+
+def load_models(model: ModelSpec = None, *, device: str | torch.device = "cpu",
+                phase_repair: PhaseRepair = None,
+                lossy_model: str | os.PathLike[str] | None = None) -> WaveModel | CodecRouter:
+    """:func:`load_enhancer`, or for ``model = "auto"`` a :class:`CodecRouter` of the default
+    model and ``lossy_model`` (default: the shipped MP3 restorer,
+    :data:`~upband.enhancement.settings.LOSSY_PRETRAINED`); a router is returned as it is."""
+    if isinstance(model, CodecRouter):
+        return model
+    if not (isinstance(model, str) and model == AUTO_MODEL and not Path(model).exists()):
+        return load_enhancer(model, device=device, phase_repair=phase_repair)
+    if lossy_model is None and LOSSY_PRETRAINED not in PRETRAINED:
+        raise ModelError(f"--model {AUTO_MODEL} routes inputs that look like a lossy codec to "
+                         f"the MP3 restorer, and {LOSSY_PRETRAINED} is not shipped yet: name one "
+                         "with --lossy-model (a .safetensors file)")
+    lossy = load_enhancer(lossy_model or LOSSY_PRETRAINED, device=device,
+                          phase_repair=phase_repair)
+    return CodecRouter(load_enhancer(None, device=device, phase_repair=phase_repair), lossy)
+
+
+def pick_model(models: WaveModel | CodecRouter, found: Bandwidth) -> WaveModel:
+    """The model that enhances an input of detected bandwidth ``found``."""
+    return models.pick(found) if isinstance(models, CodecRouter) else models
+
+
+def is_stochastic(models: WaveModel | CodecRouter) -> bool:
+    """Whether a network draws noise (``stochastic = True`` anywhere inside; for ``--model
+    auto``: the lossy-codec restorer)."""
+    net = models.lossy if isinstance(models, CodecRouter) else models
+    return any(getattr(m, "stochastic", False) for m in net.modules())
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

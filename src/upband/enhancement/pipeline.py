@@ -170,8 +170,14 @@ def model_stage(model: WaveModel, route: Route, settings: Settings) -> Stage:
     Today the chunked model (:class:`~upband.enhancement.chunking.ChunkRunner`) with the chunk,
     overlap and batch size of ``settings``; a model that takes the cutoff is told where the
     merge hands over (:attr:`Route.merge_cutoff_hz`: the detected cutoff, or the resampler's
-    pass band for an upsampled input), the band it must restore starts there.
+    pass band for an upsampled input), the band it must restore starts there. A stochastic
+    network (``stochastic = True``, also inside a wrapper) draws its noise from
+    ``settings.seed``, once for the whole stream: every chunk and channel gets the same noise,
+    so a chunked run equals one pass and the same seed gives the same output.
     """
+    for net in model.modules():
+        if getattr(net, "stochastic", False):
+            setattr(net, "seed", settings.seed)  # noqa: B010 (nn.Module types its attributes)
     rate = route.model_rate
     return ChunkRunner(model, route.channels, chunk=int(settings.chunk_seconds * rate),
                        overlap=int(settings.overlap_seconds * rate),

@@ -168,3 +168,27 @@ def _distinct(files: list[tuple[Path, Path]], output: Path | None, template: str
 def _default_ext(src: Path) -> str:
     suffix = src.suffix.lower()
     return "wav" if suffix in (".wav", ".wave") else "flac"
+
+
+def draw_outputs(pairs: list[tuple[Path, Path]], template: str, seed: int, draws: int
+                 ) -> tuple[list[tuple[Path, Path]], list[int]]:
+    """``draws`` variations of every planned output, for a stochastic model
+    (``upband enhance --draws``): seeds ``seed .. seed + draws - 1``, named by the template with
+    ``.seed<N>`` after the stem (``song.seed3.upband.flac``, so a folder search still leaves
+    them out), or after the name of one chosen output file (``out.seed3.flac``). One draw
+    keeps the names. Returns the pairs and the seed of each."""
+    if draws < 1:
+        raise SpecError(f"--draws must be a positive integer, got {draws}")
+    if draws == 1:
+        return list(pairs), [seed] * len(pairs)
+    out, seeds = [], []
+    for src, dst in pairs:
+        ext = dst.suffix.lstrip(".")
+        stem = next((s for s in (src.stem, src.name)
+                     if template.format(stem=s, ext=ext) == dst.name), None)
+        for n in range(seed, seed + draws):
+            name = (template.format(stem=f"{stem}.seed{n}", ext=ext) if stem is not None
+                    else f"{dst.stem}.seed{n}{dst.suffix}")
+            out.append((src, dst.with_name(name)))
+            seeds.append(n)
+    return out, seeds

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 #: Reserved name of the tiny random model used by tests (as demucs' ``demucs_unittest``).
 UNITTEST_MODEL = "upband_unittest"
+#: ``--model auto``: the default model, or the lossy-codec restorer for an input the detector
+#: takes for a lossy codec (:class:`upband.enhancement.loading.CodecRouter`).
+AUTO_MODEL = "auto"
+#: The pretrained name of the MP3 restorer ``--model auto`` routes lossy inputs to (Lattner &
+#: Nistal's generator; not shipped yet: ``--lossy-model`` names one meanwhile).
+LOSSY_PRETRAINED = "upband-lattner"
 #: Default seconds of audio per chunk (model rate) and cross-fade between chunks.
 CHUNK_SECONDS = 10.0
 OVERLAP_SECONDS = 0.25
@@ -99,6 +105,9 @@ class Settings:
             (:attr:`upband.analysis.Bandwidth.gentle`) is taken for the recording's timbre,
             not a cutoff: such an input is not enhanced below its own Nyquist (False: enhance
             it above the fitted cutoff like any band-limited input).
+        seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
+            restorer): the same seed gives the same output bit for bit, another seed another
+            restoration; deterministic models ignore it.
     """
 
     output_rate: int | None = None
@@ -109,6 +118,7 @@ class Settings:
     clip: ClipPolicy = ClipPolicy()
     guard: bool = True
     pass_gentle: bool = True
+    seed: int = 0
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work (:class:`SpecError`), for the Python API and the

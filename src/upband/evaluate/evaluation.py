@@ -32,6 +32,7 @@ from upband.evaluate.runner import (
     draws_of,
     find_items,
     make_config,
+    mean_label,
     run,
     systems_of,
 )
@@ -82,7 +83,12 @@ def _system_meta(state: State) -> list[dict[str, str]]:
                     f"model `{spec}` ({net.name}, {net.num_parameters():,} parameters, "
                     f"{net.sample_rate} Hz) through the `upband enhance` pipeline (chunked, "
                     f"bandwidth detection, {merge}, no clipping)"
-                    + (f"; best of {draws} draws per file and metric" if draws > 1 else "")})
+                    + (f"; best of {draws} draws per file and metric (chosen with the "
+                       "reference, as Lattner & Nistal's Table 2)" if draws > 1 else "")})
+        if draws > 1:
+            out.append({"name": mean_label(label, draws), "description":
+                        f"`{label}`'s {draws} draws per file, each scored, the mean taken: "
+                        "what one draw gives a listener on average"})
     return out
 
 
@@ -172,7 +178,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
     if not ok:
         raise EvaluationError(f"no file could be evaluated ({len(results)} failed; the first: "
                         f"{results[0].error})")
-    summary = Summary.from_results(proto, systems_of(config), ok)
+    summary = Summary.from_results(proto, systems_of(config, state), ok)
     out.mkdir(parents=True, exist_ok=True)
     figure_names, figure_notes = _figures(out, proto, summary, ok)
     notes = figure_notes + _option_notes(state, summary, proto, visqol=visqol, best_of=best_of)

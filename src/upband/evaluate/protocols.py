@@ -74,7 +74,8 @@ class Protocol:
 
     ``metrics`` are keys of :data:`upband.evaluate.scoring.METRICS`; ``optional_metrics`` are
     computed only when available and asked for (ViSQOL, VGG distance). ``table_metrics`` are
-    the ones in the Markdown table (all metrics always go to ``results.csv``).
+    the ones in the Markdown table (all metrics always go to ``results.csv``). ``paper_table``:
+    the paper's own numbers (Markdown), printed beside ours in the report.
     """
 
     name: str
@@ -88,6 +89,7 @@ class Protocol:
     layout: str
     optional_metrics: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    paper_table: str = ""
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -141,6 +143,21 @@ def _tdpr_preset(cutoff: float) -> Preset:
                   f"one of 7 families (equally likely), order U{{6..10}}, cutoff {cutoff:g} Hz",
                   "TD-PR §3.2", tuple(options))
 
+
+#: Lattner & Nistal's Table 2 as published (20 draws, best per metric, for sto; their LSD floor
+#: and MSE scale are not stated, PEAQ from peaqb-fast).
+LATTNER_TABLE_2 = """\
+| Condition | System | ODG ↑ | DI ↑ | LSD (dB) ↓ | MSE ↓ | SNR (dB) ↑ |
+|---|---|---:|---:|---:|---:|---:|
+| 16 kbit/s | mp3 | −3.08 | −1.67 | 10.98 | 0.40 | 13.69 |
+| 16 kbit/s | det | −3.12 | −1.77 | 4.15 | 0.30 | 8.95 |
+| 16 kbit/s | sto (best of 20) | −2.80 | −1.19 | 3.72 | 0.26 | 9.51 |
+| 32 kbit/s | mp3 | −3.04 | −1.56 | 9.75 | 0.31 | 13.67 |
+| 32 kbit/s | det | −2.99 | −1.48 | 3.83 | 0.32 | 7.66 |
+| 32 kbit/s | sto (best of 20) | −2.74 | −1.07 | 3.75 | 0.26 | 9.57 |
+| 64 kbit/s | mp3 | −2.64 | −0.86 | 4.89 | 0.07 | 17.85 |
+| 64 kbit/s | det | −2.95 | −1.40 | 3.54 | 0.16 | 12.13 |
+| 64 kbit/s | sto (best of 20) | −2.74 | −1.02 | 3.59 | 0.17 | 11.51 |"""
 
 #: The fixed family of the versatile protocol's low-pass conditions (see its notes).
 VERSATILE_FILTER = FilterSpec("butter", 6)
@@ -199,8 +216,8 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
                "2048 x sr / 44100, hop sr / 100).",
                "ViSQOL (audio mode, 48 kHz) is upband's addition: the paper judged by ear.",
                "Phase repair systems: MODEL+tdpr (the vocoder's phase), MODEL+griffin-lim, "
-               "MODEL+gt-phase (the reference's phase: TD-PR's AB reference), each above the "
-               "detected cutoff; the paper replaces the phase of every bin.")),
+               "MODEL+gt-phase (the reference's phase: TD-PR's AB reference): above the "
+               "detected cutoff, or in every bin with --no-merge, as the paper does.")),
     Protocol(
         "lattner-mp3",
         "LAME MP3 CBR at 16 / 32 / 64 kbit/s of 44.1 kHz mono music (LAME picks the stream "
@@ -210,11 +227,23 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
         tuple(Condition(f"{b}k", Codec("mp3", bitrate_kbps=b), None, f"{b} kbit/s")
               for b in (16, 32, 64)),
         ("lsd_db", "spectral_mse", "snr"),
-        ("lsd_db", "spectral_mse", "snr"),
+        ("lsd_db", "spectral_mse", "snr", "visqol"),
         "condition-systems",
+        optional_metrics=("visqol",),
         notes=("LSD in dB (eq. 5) and MSE of square-rooted power spectra (eq. 6) with STFT "
-               "2048/512, unnormalised (Lattner's scale is not stated). ODG/DI (PEAQ) have "
-               "no implementation here.",)),
+               "2048/512, unnormalised (Lattner's scale is not stated): compare the MSE with "
+               "the paper's only as ratios, and its LSD not at all (it depends on the unstated "
+               "floor of empty bins; ours is 1e-12).",
+               "ODG and DI (PEAQ, ITU-R BS.1387) are not reported: no implementation can be "
+               "installed with pip or apt (the paper used peaqb-fast, a C program outside any "
+               "package index; PyPI's 'peaq' packages are unrelated), so those columns are "
+               "left out, not left blank.",
+               "ViSQOL (audio mode, 48 kHz) is upband's addition; the paper has PEAQ.",
+               "Stochastic models: the model's row is the best of --best-of N draws per file "
+               "and metric, chosen with the reference (Table 2's protocol, N = 20); its "
+               "'mean-of-N' row is the mean over the same draws, what a listener gets from one "
+               "draw on average."),
+        paper_table=LATTNER_TABLE_2),
     Protocol(
         "versatile",
         "Butterworth order 6 (zero-phase) at 4 / 8 / 11 / 16 kHz and LAME MP3 (joint "

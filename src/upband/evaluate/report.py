@@ -247,7 +247,10 @@ def render_markdown(summary: Summary, meta: dict[str, Any], figures: Sequence[st
         "",
     ]
     lines += [f"- `{s['name']}`: {s['description']}" for s in meta["systems"]]
-    lines += ["", "## Results", "", table(summary), "", "Notes:", ""]
+    lines += ["", "## Results", "", table(summary), ""]
+    if p.paper_table:
+        lines += [f"The paper's own numbers ({p.source}), beside ours:", "", p.paper_table, ""]
+    lines += ["Notes:", ""]
     notes = [
         "Every metric is computed per file, then averaged over files; Δ = system − input "
         "(same condition and metric), so the input row's Δ is 0. ↑: higher is better, "

@@ -36,7 +36,7 @@ from upband.enhancement.phase import PHASE_SOURCES, replace_phase
 from upband.errors import AudioFileNotFoundError, ModelError, SpecError, UpbandError
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES, Observation
 from upband.evaluate.protocols import Condition, Protocol, draw, get_protocol, seed_of
-from upband.evaluate.scoring import better, score
+from upband.evaluate.scoring import better, mean, score
 from upband.metrics import load_vggish, visqol_available
 
 #: Seconds of the example clip kept for the spectrogram figures (the loudest such window).
@@ -250,27 +250,64 @@ def system_output(state: State, label: str, degraded: np.ndarray, seed: int,
                   found: Bandwidth, clean: np.ndarray | None = None) -> np.ndarray:
     """One model's output; ``found`` is ``detect_bandwidth`` of ``degraded`` (what
     :func:`upband.enhancement.enhance` would compute itself), detected once per condition.
-    A ``+gt-phase`` system takes the phase of ``clean`` above the detected cutoff (TD-PR's
-    oracle)."""
+    A ``+gt-phase`` system takes the phase of ``clean`` (TD-PR's oracle) where ``+tdpr``
+    takes the vocoder's: above the detected cutoff, or in every bin with ``merge`` off."""
     torch.manual_seed(seed)
     sr = state.protocol.sample_rate
     y, _ = enhance(degraded, sr, model=state.models[label],
                    device=state.config.device, output_sample_rate=sr,
                    clip_mode="none", bandwidth=found, merge=state.config.merge,
-                   guard=state.config.guard)
+                   guard=state.config.guard, seed=seed)
     y = audio.fit_length(np.asarray(y, np.float32), degraded.shape[-1])
     if label.endswith("+gt-phase"):
         if clean is None:
             raise ModelError(f"{label}: the ground-truth phase needs the clean reference")
+        # where MODEL+tdpr repairs: above the merge's cutoff, every bin without the merge
+        above = found.cutoff_hz if state.config.merge else 0.0
         y = replace_phase(torch.from_numpy(y), torch.from_numpy(clean), sr,
-                          above_hz=found.cutoff_hz).numpy()
+                          above_hz=above).numpy()
     return y
 
 
 def draws_of(state: State, label: str) -> int:
     """Samples drawn per input: ``best_of`` for a stochastic model (an attribute
-    ``stochastic = True``, whose output depends on torch's random state), else 1."""
+    ``stochastic = True``; draw ``k`` of a file and condition gets its own noise seed, passed
+    to :func:`upband.enhancement.enhance`), else 1."""
     return state.config.best_of if getattr(state.models[label], "stochastic", False) else 1
+
+
+def mean_label(label: str, draws: int) -> str:
+    """The system of a stochastic model's mean over its ``draws`` (what one draw gives a
+    listener on average); the model's own label holds the best draw per metric."""
+    return f"{label} mean-of-{draws}"
+
+
+def _model_rows(state: State, label: str, cond: Condition, item: Item, clean: np.ndarray,
+                degraded: np.ndarray, found: Bandwidth, cutoff: float,
+                window: tuple[int, int] | None, example: dict[str, np.ndarray]
+                ) -> list[tuple[str, str, str, float]]:
+    """One model's rows: per metric the best of its draws (Lattner & Nistal's Table 2) and,
+    for several draws, their mean (:func:`mean_label`); the first draw is the example."""
+    cfg, names, sr = state.config, state.metrics, state.protocol.sample_rate
+    drawn: dict[str, list[float]] = {metric: [] for metric in names}
+    draws = draws_of(state, label)
+    for k in range(draws):
+        seed = seed_of(cfg.seed, item.id, cond.name, label, k) % (2**63)
+        est = system_output(state, label, degraded, seed, found, clean)
+        for metric, value in score(clean, est, sr, cutoff, names, state.context).items():
+            drawn[metric].append(value)
+        if k == 0 and window is not None:
+            example[label] = est[:, window[0]:window[1]].mean(axis=0)
+    rows = []
+    for metric, values in drawn.items():
+        best = values[0]
+        for value in values[1:]:
+            if better(metric, value, best):
+                best = value
+        rows.append((cond.name, label, metric, best))
+        if draws > 1:
+            rows.append((cond.name, mean_label(label, draws), metric, mean(values)[0]))
+    return rows
 
 
 def _condition(state: State, item: Item, cond: Condition, clean: np.ndarray,
@@ -312,19 +349,9 @@ def _condition(state: State, item: Item, cond: Condition, clean: np.ndarray,
         if window is not None:
             example[system] = est[:, window[0]:window[1]].mean(axis=0)
     for label in state.models:
-        best: dict[str, float] = {}
-        for k in range(draws_of(state, label)):
-            assert found is not None
-            seed = seed_of(cfg.seed, item.id, cond.name, label, k) % (2**63)
-            est = system_output(state, label, degraded, seed, found, clean)
-            values = score(clean, est, sr, cutoff, names, state.context)
-            for metric, value in values.items():  # Lattner: the best draw per metric
-                if metric not in best or better(metric, value, best[metric]):
-                    best[metric] = value
-            if k == 0 and window is not None:
-                example[label] = est[:, window[0]:window[1]].mean(axis=0)
-        for metric in names:
-            result.rows.append((cond.name, label, metric, best[metric]))
+        assert found is not None
+        result.rows += _model_rows(state, label, cond, item, clean, degraded, found, cutoff,
+                                   window, example)
     if window is not None:
         assert result.example is not None
         result.example[cond.name] = example
@@ -432,6 +459,14 @@ def run(config: Config, items: Sequence[Item], *, jobs: int = 1,
     return [r for r in results if r is not None]
 
 
-def systems_of(config: Config) -> list[str]:
-    """Row order of the tables: baselines (input first), then models."""
-    return [*config.baselines, *config.labels]
+def systems_of(config: Config, state: State | None = None) -> list[str]:
+    """Row order of the tables: baselines (input first), then models; with the loaded models
+    (``state``), a stochastic model drawn several times is followed by its mean over the
+    draws (:func:`mean_label`)."""
+    out = list(config.baselines)
+    for label in config.labels:
+        out.append(label)
+        draws = draws_of(state, label) if state is not None else 1
+        if draws > 1:
+            out.append(mean_label(label, draws))
+    return out

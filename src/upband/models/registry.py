@@ -19,6 +19,7 @@ from upband.errors import ModelError
 from upband.models.arunet import ARUNet
 from upband.models.audiounet import AudioUNet
 from upband.models.base import WaveModel
+from upband.models.lattner import LattnerGenerator
 from upband.models.layers import conv_macs
 from upband.models.seanet import SEANet
 from upband.models.stft_restore import STFTRestorer
@@ -111,6 +112,12 @@ MODELS: dict[str, ModelFactory] = {
         TFGANVocoder, "small 44.1 kHz TFGAN vocoder (4 PQMF bands): upband's phase repair",
         {"sample_rate_hz": 44_100, "n_fft": 2048, "hop": 512, "mels": 128, "ratios": (8, 4, 4),
          "mult": 64, "res_layers": 3, "bands": 4}),
+    "lattner": ModelFactory(
+        LattnerGenerator, "stochastic MP3 restorer of Lattner & Nistal (Table 1): complex STFT "
+        "2048/512, frequency aggregation, self-gated dilated convs, noise z; mono"),
+    "lattner-det": ModelFactory(
+        LattnerGenerator, "Lattner & Nistal's deterministic generator (no noise z), mono",
+        {"noise_maps": 0}),
     "upband_unittest": ModelFactory(
         ARUNet, "tiny random model for tests (not the identity): do not use for audio",
         {"channels": 2, "front": "pqmf", "bands": 4, "widths": (6, 8), "kernels": (5, 3),

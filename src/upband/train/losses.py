@@ -18,6 +18,9 @@ STFTLoss`                  mean |log |Y| - log |Y^||                            
 WaveLoss`                                                                         3-4
 :class:`TimeDomainLoss`    per frame: L1 of mean energy, of mean, of sample       TFGAN
                            differences, over 4 frame lengths                      (time loss)
+:func:`profile_loss`       ‖z_i − z_j‖ / distance of two draws' frequency or      Lattner &
+                           rhythm profiles (the GAN task's, not a regression      Nistal
+                           term)                                                  eq. 3
 =========================  =====================================================  ===========
 
 :func:`build_loss` turns a :class:`~upband.train.config.LossConfig` into a
@@ -33,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upband.models.signed_sqrt import magnitude
 from upband.train.config import LossConfig
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "TrainingLoss",
     "build_loss",
     "mse_loss",
+    "profile_loss",
     "rmse_loss",
 ]
 
@@ -264,3 +269,31 @@ class TimeDomainLoss(nn.Module):
             total = total + F.l1_loss(fx.square().mean(-1), fy.square().mean(-1)) + \
                 F.l1_loss(fx.mean(-1), fy.mean(-1)) + F.l1_loss(fx.diff(dim=-1), fy.diff(dim=-1))
         return total
+
+
+def profile_loss(first: Tensor, second: Tensor, z_first: Tensor, z_second: Tensor, *,
+                 p: float, axis: str, weight: float = 1.0, eps: float = 1.0) -> Tensor:
+    """Lattner & Nistal's profile loss (eq. 3) against mode collapse, one of its two terms.
+
+    For one MP3 input and two noise draws, ``weight · ‖z_i − z_j‖₂ / (‖d·P̂_i^∘½ −
+    d·P̂_j^∘½‖_p^p + eps)``, mean over the batch: ``P̂^∘½`` is the magnitude ``|h|`` of each
+    output (the root of its power spectrum; :func:`upband.models.signed_sqrt.magnitude`), ``d``
+    sums it over time (``axis="freq"``: the frequency profile, the paper's p = 1.3) or over
+    frequency (``axis="rhythm"``: the rhythm profile, p = 1.6). It falls as the two outputs'
+    profiles move apart and is blind to everything the profile sums away (phase, and where in
+    time / frequency the energy lies). ``eps`` (not in the paper) keeps it finite when the
+    outputs are equal, as a fresh residual generator's are.
+
+    Args:
+        first, second: the generator's outputs for ``z_first`` and ``z_second``, signed-root
+            spectrograms ``[B, 2, bins, frames]``.
+        z_first, z_second: the noise, ``[B, noise]``.
+    """
+    dims = {"freq": -1, "rhythm": -2}
+    if axis not in dims:
+        raise ValueError(f"axis must be 'freq' or 'rhythm', got {axis!r}")
+    a = magnitude(first.float()).sum(dims[axis])
+    b = magnitude(second.float()).sum(dims[axis])
+    distance = (a - b).abs().pow(p).sum(-1)
+    spread = (z_first.float() - z_second.float()).flatten(1).norm(dim=1)
+    return (weight * spread / (distance + eps)).mean()

@@ -3,7 +3,7 @@
 A recipe (``configs/*.toml``) has one table per model below::
 
     [data]  [model]  [model.kwargs]  [optim]  [schedule]  [loss]
-    [train] [validation]  [checkpoint]  [runtime]
+    [train] [validation]  [gan]  [wgan]  [checkpoint]  [runtime]
 
 plus an optional top-level ``description``. Every key is optional (the defaults apply); an
 unknown table or key is a :class:`ConfigError` that lists the valid ones. Command-line
@@ -79,8 +79,8 @@ from upband.train.config.types import (
 __all__ = [
     "SECTIONS", "VALIDATION_METRICS", "CheckpointConfig", "Config", "ConfigError", "DataConfig",
     "GanConfig", "LossConfig", "ModelConfig", "OptimConfig", "RuntimeConfig", "ScheduleConfig",
-    "TrainConfig", "ValidationConfig", "apply_overrides", "config_diff", "config_from_dict",
-    "config_to_dict", "load_config", "parse_override", "read_toml",
+    "TrainConfig", "ValidationConfig", "WganConfig", "apply_overrides", "config_diff",
+    "config_from_dict", "config_to_dict", "load_config", "parse_override", "read_toml",
 ]
 
 
@@ -295,6 +295,23 @@ class GanConfig(_Frozen):
     freq_hop: PositiveInt = 256
 
 
+class WganConfig(_Frozen):
+    """The WGAN of Lattner & Nistal's MP3 restorer (``train.task = "lattner"``): per iteration
+    ``critic_steps`` critic steps (loss ``-W + gradient_penalty x GP + drift x mean D(real)^2``,
+    Gulrajani's penalty and the penalty on the critic's output for real data), then one
+    generator step (``-mean D(fake)`` + the profile loss, eq. 3, for a model with noise:
+    ``profile`` is eq. 3's weight, ``profile_p_freq`` / ``profile_p_rhythm`` its powers,
+    ``profile_eps`` a floor on its denominator). The critic's optimiser is ``optim.*``'s."""
+
+    critic_steps: PositiveInt = 1
+    gradient_penalty: NonNegativeFloat = 10.0
+    drift: NonNegativeFloat = 1e-3
+    profile: NonNegativeFloat = 1.0
+    profile_p_freq: PositiveFloat = 1.3
+    profile_p_rhythm: PositiveFloat = 1.6
+    profile_eps: PositiveFloat = 1.0
+
+
 class CheckpointConfig(_Frozen):
     """Checkpoints every ``every`` iterations (and at the end), keeping the ``keep_last`` most
     recent; the model with the best ``best_metric`` (``best_mode`` ``max`` or ``min``) is kept
@@ -336,6 +353,7 @@ class Config(_Frozen):
     train: TrainConfig = Field(default_factory=TrainConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     gan: GanConfig = Field(default_factory=GanConfig)
+    wgan: WganConfig = Field(default_factory=WganConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     description: str = ""

@@ -25,6 +25,10 @@ VALIDATION_METRICS = (
     "seen_merged_visqol", "seen_input_visqol", "unseen_merged_visqol", "unseen_input_visqol",
     # a vocoder's copy synthesis of the clean validation excerpts (train.task = "vocoder")
     "copy_mrstft", "copy_lsd", "copy_mel_l1", "copy_snr",
+    # Lattner & Nistal's MP3 restorer (train.task = "lattner"): its metrics of the MP3 and of
+    # the restoration, and the critic's Wasserstein estimate on the validation excerpts
+    "val_input_spectral_mse", "val_output_spectral_mse", "val_input_lsd_db",
+    "val_output_lsd_db", "val_input_snr", "val_output_snr", "val_wasserstein",
 )
 
 
