@@ -333,3 +333,27 @@ def test_vocoder_gan_trains_under_ddp(tmp_path: Path) -> None:
             assert torch.equal(a[key], b[key]), (name, key)
     assert (tmp_path / "run/checkpoints/step-00000003/critics.safetensors").exists()
     assert not (tmp_path / "run-1").exists()
+
+
+def test_a_vocoder_with_the_repair_stft_shares_it_and_still_chunks() -> None:
+    """tfgan-s has the repair's STFT (2048 / 512 at 44.1 kHz): the model output's STFT feeds
+    the vocoder and the repair at once, with the result of the two-STFT definition, and a
+    chunked run still equals one pass."""
+    torch.manual_seed(0)
+    vocoder = build_model("tfgan-s", mult=16, res_layers=1).eval()
+    assert isinstance(vocoder, TFGANVocoder)
+    with torch.no_grad():
+        vocoder.head.parametrizations.weight.original0.mul_(30.0)
+    base = build_model("upband_unittest").eval()
+    repaired = PhaseRepaired(base, vocoder).eval()
+    wav = _music(3.0, sr=44_100, channels=2)
+    x = torch.from_numpy(wav)[None]
+    with torch.no_grad():
+        whole = repaired(x, 6000.0)[0]
+        y = base(x, None)
+        by_definition = replace_phase(y, vocoder(y), 44_100, above_hz=6000.0)[0]
+    inner = slice(0, -22_050)  # the end differs by where each pads to its stride
+    assert metrics.snr(by_definition.numpy()[:, inner], whole.numpy()[:, inner]) > 70
+    chunked = run_chunked(repaired, wav, chunk=44_100, overlap=4096, cutoff_hz=6000.0)
+    np.testing.assert_allclose(chunked, whole.numpy(), atol=2e-4)
+    assert metrics.snr(whole.numpy(), chunked) > 70

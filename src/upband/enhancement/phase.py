@@ -115,11 +115,17 @@ def replace_phase(magnitude_source: Tensor, phase_source: Tensor, sample_rate: i
     window = torch.hann_window(n_fft, device=magnitude_source.device)
     m = _stft(magnitude_source, n_fft, hop, window)
     p = _stft(phase_source, n_fft, hop, window)
+    return _mix(m, p, n_fft, hop, window, sample_rate, above_hz, magnitude_source.shape)
+
+
+def _mix(m: Tensor, p: Tensor, n_fft: int, hop: int, window: Tensor, sample_rate: int,
+         above_hz: Tensor | float, shape: torch.Size) -> Tensor:
+    """``|m|`` with ``p``'s phase from ``above_hz`` up, ``m`` below; inverse STFT to
+    ``shape``."""
     w = _weights(m.shape[-2], n_fft, sample_rate, above_hz, m.device)
     unit = _unit(p + PHASE_FLOOR * _unit(m))
     mixed = (1 - w) * m + w * m.abs() * unit
-    out = _istft(mixed, n_fft, hop, window, magnitude_source.shape[-1])
-    return out.reshape(magnitude_source.shape)
+    return _istft(mixed, n_fft, hop, window, shape[-1]).reshape(shape)
 
 
 def griffin_lim(wav: Tensor, sample_rate: int, *, above_hz: Tensor | float = 0.0,
@@ -186,9 +192,22 @@ class PhaseRepaired(WaveModel):
             out = griffin_lim(y, self.sample_rate, above_hz=above)
         else:
             assert self.vocoder is not None
-            out = replace_phase(y, self.vocoder(y), self.sample_rate, above_hz=above,
-                                n_fft=self.n_fft, hop=self.hop)
+            out = self._vocoder_phase(y, above)
         return out.to(x.dtype) - x
+
+    def _vocoder_phase(self, y: Tensor, above: Tensor | float) -> Tensor:
+        """:func:`replace_phase` of ``y`` with the vocoder's re-synthesis; when the vocoder's
+        STFT is the repair's, ``y``'s STFT is computed once and feeds both."""
+        vocoder = self.vocoder
+        assert vocoder is not None
+        if (vocoder.n_fft, vocoder.hop) != (self.n_fft, self.hop):
+            return replace_phase(y, vocoder(y), self.sample_rate, above_hz=above,
+                                 n_fft=self.n_fft, hop=self.hop)
+        window = torch.hann_window(self.n_fft, device=y.device)
+        m = _stft(y, self.n_fft, self.hop, window)
+        v = vocoder.synthesize(vocoder.magnitude_features(m.abs()), y.shape[-1])
+        return _mix(m, _stft(v, self.n_fft, self.hop, window), self.n_fft, self.hop, window,
+                    self.sample_rate, above, y.shape)
 
     def _receptive_field(self) -> int:
         extra = self.vocoder.receptive_field if self.vocoder is not None else 0

@@ -171,8 +171,19 @@ class TFGANVocoder(WaveModel):
         mode = "reflect" if x.shape[-1] > self.n_fft // 2 else "constant"
         spec = torch.stft(x.float(), self.n_fft, self.hop, window=self.window, center=True,
                           pad_mode=mode, return_complex=True)
-        mel = torch.matmul(self.mel_bank, spec.abs())
+        return self.magnitude_features(spec.abs())
+
+    def magnitude_features(self, magnitude: Tensor) -> Tensor:
+        """The features of an STFT magnitude ``[N, n_fft/2 + 1, F]`` of this vocoder's Hann
+        STFT (``n_fft``, ``hop``, centred): what :meth:`features` computes after its STFT."""
+        mel = torch.matmul(self.mel_bank, magnitude)
         return (mel.clamp_min(LOG_FLOOR).log() + 5.0) / 5.0
+
+    def synthesize(self, features: Tensor, length: int) -> Tensor:
+        """``[N, mels, F] -> [N, length]``: the generator's output aligned as :meth:`forward`
+        aligns it (the first ``hop / 2`` samples dropped, cut to ``length``)."""
+        start = self.hop // 2
+        return self.generate(features)[:, 0, start:start + length]
 
     def generate(self, features: Tensor) -> Tensor:
         """``[N, mels, F] -> [N, 1, F * hop]``: the generator alone."""
@@ -184,9 +195,8 @@ class TFGANVocoder(WaveModel):
 
     def _forward(self, x: Tensor) -> Tensor:
         batch, _, length = x.shape
-        wav = self.generate(self.features(x.reshape(batch, length)))
-        start = self.hop // 2
-        return wav[..., start:start + length].to(x.dtype) - x
+        wav = self.synthesize(self.features(x.reshape(batch, length)), length)
+        return wav[:, None].to(x.dtype) - x
 
     def _receptive_field(self) -> int:
         """Upper bound: the generator's reach in frames (each 7-tap conv +-3 at its rate,
