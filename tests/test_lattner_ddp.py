@@ -4,17 +4,13 @@ gradient penalty's double backward included, are averaged), and only rank 0 writ
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from upband.train.config import config_from_dict, config_to_dict, load_config
-from upband.train.loop import StepInfo, train
+from ddp_support import train_on_two_ranks
+from upband.train.config import load_config
 
 RUN = ["data.corpus=synthetic", "data.synthetic={files=[3, 1, 0], seconds=1.0}",
        "data.preset=sulun-single", "data.crop_samples=640", "data.context_samples=256",
@@ -24,33 +20,11 @@ RUN = ["data.corpus=synthetic", "data.synthetic={files=[3, 1, 0], seconds=1.0}",
        "runtime.progress=false", "runtime.tensorboard=false", "runtime.threads=1"]
 
 
-def _worker(rank: int, port: int, config_json: str, run_dir: str, out: str) -> None:
-    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    holder: dict[str, object] = {}
-
-    def record(info: StepInfo) -> None:
-        holder["task"] = info.task
-
-    train(config_from_dict(json.loads(config_json)), run_dir if rank == 0 else run_dir + "-1",
-          quiet=True, on_step=record)
-    for name, module in holder["task"].modules.items():  # type: ignore[attr-defined]
-        save_file({k: v.contiguous() for k, v in module.state_dict().items()},
-                  str(Path(out) / f"{name}-rank{rank}.safetensors"))
-
-
 def test_wgan_trains_under_ddp(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     config = load_config("configs/lattner-mp3.toml", RUN)
-    out = tmp_path / "out"
-    out.mkdir()
-    mp.spawn(_worker, args=(port, json.dumps(config_to_dict(config)), str(tmp_path / "run"),
-                            str(out)), nprocs=2, join=True)
+    ranks = train_on_two_ranks(config, tmp_path / "run", tmp_path / "out", ("model", "critic"))
     fresh = {}
-    for name in ("model", "critic"):
-        a, b = (load_file(out / f"{name}-rank{r}.safetensors") for r in (0, 1))
+    for name, (a, b) in ranks.items():
         assert a.keys() == b.keys() and a
         for key in a:
             assert torch.equal(a[key], b[key]), (name, key)

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from ddp_support import train_on_two_ranks
 from upband import metrics
 from upband.cli import main
 from upband.enhancement import enhance, load_enhancer
@@ -282,52 +283,13 @@ def test_evaluate_takes_repaired_systems_and_the_ground_truth_phase(tmp_path: Pa
     assert "upband_unittest+tdpr" in (tmp_path / "report/report.md").read_text()
 
 
-def _ddp_worker(rank: int, port: int, config_json: str, run_dir: str, out: str) -> None:
-    import json
-    import os
-
-    from safetensors.torch import save_file
-
-    from upband.train.config import config_from_dict
-    from upband.train.loop import StepInfo
-
-    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    holder: dict[str, object] = {}
-
-    def record(info: StepInfo) -> None:
-        holder["task"] = info.task
-
-    train(config_from_dict(json.loads(config_json)), run_dir if rank == 0 else run_dir + "-1",
-          quiet=True, on_step=record)
-    task = holder["task"]
-    for name, module in task.modules.items():  # type: ignore[attr-defined]
-        save_file({k: v.contiguous() for k, v in module.state_dict().items()},
-                  str(Path(out) / f"{name}-rank{rank}.safetensors"))
-
-
 def test_vocoder_gan_trains_under_ddp(tmp_path: Path) -> None:
     """Two gloo processes as torchrun starts them: the generator and the discriminators hold
     the same weights on both ranks after GAN steps (their gradients are averaged)."""
-    import json
-    import socket
-
-    import torch.multiprocessing as mp
-    from safetensors.torch import load_file
-
-    from upband.train.config import config_to_dict
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     config = load_config(None, [*VOCODER_RUN, "train.max_steps=3", "train.batch_size=2",
                                 "validation.every=0", "checkpoint.every=3", "gan.start_step=1"])
-    out = tmp_path / "out"
-    out.mkdir()
-    mp.spawn(_ddp_worker, args=(port, json.dumps(config_to_dict(config)),
-                                str(tmp_path / "run"), str(out)), nprocs=2, join=True)
-    for name in ("model", "critics"):
-        a, b = (load_file(out / f"{name}-rank{r}.safetensors") for r in (0, 1))
+    ranks = train_on_two_ranks(config, tmp_path / "run", tmp_path / "out", ("model", "critics"))
+    for name, (a, b) in ranks.items():
         assert a.keys() == b.keys() and a
         for key in a:
             assert torch.equal(a[key], b[key]), (name, key)
