@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from test_lattner import TINY
 from upband.analysis import Bandwidth
 from upband.cli import main
 from upband.degrade import Codec, FilterSpec, lowpass
@@ -31,8 +32,6 @@ from upband.models.lattner import LattnerGenerator
 from upband.states import save_model
 
 SR = 44100
-TINY = {"n_fft": 64, "hop": 16, "front": [2, 4, 4], "agg_maps": 4, "agg_rows": 4,
-        "noise_maps": 2, "dilations": [1, 2]}
 
 
 def tiny(noise_maps: int = 2) -> LattnerGenerator:

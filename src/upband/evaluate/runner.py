@@ -107,10 +107,8 @@ def _load_system(spec: str, config: Config) -> Any:
     ``config.vocoder`` when one is given."""
     if spec.endswith("+gt-phase"):
         return load_enhancer(spec[: -len("+gt-phase")], device=config.device)
-    if spec.endswith("+tdpr") and config.vocoder:
-        return load_enhancer(spec[: -len("+tdpr")], device=config.device,
-                             phase_repair=config.vocoder)
-    return load_enhancer(spec, device=config.device)
+    vocoder = config.vocoder if spec.endswith("+tdpr") else None  # None: the shipped one
+    return load_enhancer(spec, device=config.device, phase_repair=vocoder)
 
 
 def metric_names(protocol: Protocol, config: Config) -> tuple[str, ...]:

@@ -1,8 +1,8 @@
 // Small helpers shared by the browsing page and the test page: JSON over fetch, DOM building.
 // Everything comes from this server: no other origin is ever contacted.
 
-export async function getJSON(url) {
-  const r = await fetch(url, { credentials: "same-origin" });
+// The JSON body of a response; an error status throws the server's message (or the status).
+async function bodyOf(r, url) {
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
     const err = new Error(body.error || `${url}: HTTP ${r.status}`);
@@ -12,6 +12,10 @@ export async function getJSON(url) {
   return body;
 }
 
+export async function getJSON(url) {
+  return bodyOf(await fetch(url, { credentials: "same-origin" }), url);
+}
+
 export async function postJSON(url, data) {
   const r = await fetch(url, {
     method: "POST",
@@ -19,13 +23,7 @@ export async function postJSON(url, data) {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(data),
   });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    const err = new Error(body.error || `${url}: HTTP ${r.status}`);
-    err.status = r.status;
-    throw err;
-  }
-  return body;
+  return bodyOf(r, url);
 }
 
 // el("button", {class: "x", onclick: f}, "text", child) -> an element
