@@ -18,7 +18,7 @@ model's magnitude with the vocoder's phase removes the artefacts. Here:
   alone, so the input's own band below the cutoff stays bit for bit the input's. The phase
   comes from ``source``:
 
-  - ``"vocoder"`` (TD-PR): the vocoder's re-synthesis of the model's output (the vocoder
+  - ``"tdpr"`` (TD-PR): the vocoder's re-synthesis of the model's output (the vocoder
     sees only its mel magnitude, :class:`~upband.models.tfgan.TFGANVocoder`). The vocoder is
     trained to be sample-aligned with its input; :func:`vocoder_delay` measures what is
     left, and the vocoder's output is cut to the model output's length;
@@ -37,6 +37,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from upband.errors import ModelError
@@ -161,14 +162,23 @@ class PhaseRepaired(WaveModel):
     """``model``'s output with its phase repaired above the input's cutoff (see the module
     docstring). ``source`` is ``"tdpr"`` (needs ``vocoder``) or ``"griffin-lim"``. A cutoff of
     ``None`` (none detected, or the merge turned off: ``--no-merge``) repairs every bin, as the
-    paper does."""
+    paper does.
+
+    ``channels`` (TD-PR with two or more channels): ``"mid"`` (default) runs the vocoder once
+    per item, on the mean of its channels' spectra, and gives its phase to every channel (each
+    keeps its own magnitude); ``"each"`` runs it on every channel (the paper is mono). The mid
+    pass halves the vocoder's cost on stereo, the largest part of the repair's; the phase it
+    gives is a vocoder's guess either way, and the band it repairs is the one the model made,
+    whose inter-channel phase nobody knows (docs/readings/tdpr.md)."""
 
     takes_cutoff = True
 
     def __init__(self, model: WaveModel, vocoder: TFGANVocoder | None = None,
-                 source: str = "tdpr") -> None:
+                 source: str = "tdpr", channels: str = "mid") -> None:
         if source not in ("tdpr", "griffin-lim"):
             raise ValueError(f"phase source {source!r}: use 'tdpr' or 'griffin-lim'")
+        if channels not in ("mid", "each"):
+            raise ValueError(f"channels {channels!r}: use 'mid' or 'each'")
         if source == "tdpr" and vocoder is None:
             raise ValueError("TD-PR phase repair needs a vocoder")
         if vocoder is not None and vocoder.sample_rate != model.sample_rate:
@@ -178,10 +188,28 @@ class PhaseRepaired(WaveModel):
         strides = [model.stride, self.hop] + ([vocoder.stride] if vocoder else [])
         super().__init__(channels=model.channels, stride=math.lcm(*strides))
         self.model, self.vocoder, self.source = model, vocoder, source
+        self.channel_mode = channels
         self.sample_rate = model.sample_rate
         self.name = f"{model.name}+{source}"
         suffix = f"+{source}"
         self.pretrained_name = model.pretrained_name + suffix if model.pretrained_name else ""
+
+    def forward(self, wav: Tensor, cutoff_hz: Tensor | float | None = None) -> Tensor:
+        """As :meth:`WaveModel.forward <upband.models.base.WaveModel.forward>`; with the
+        ``"mid"`` vocoder pass the channels of an item stay together here (the model inside
+        still groups them its own way)."""
+        mid = (self.source == "tdpr" and self.channel_mode == "mid" and wav.dim() == 3
+               and wav.shape[1] > 1 and wav.shape[0] > 0 and wav.shape[-1] > 0
+               and wav.is_floating_point())
+        if not mid:
+            return super().forward(wav, cutoff_hz)
+        batch, chans, length = wav.shape
+        x = F.pad(wav, (0, self.valid_length(length) - length))
+        cut = None if cutoff_hz is None else \
+            torch.as_tensor(cutoff_hz, dtype=torch.float32, device=wav.device).expand(batch)
+        y = self.model(x, cut)
+        above: Tensor | float = 0.0 if cut is None else cut.repeat_interleave(chans)
+        return self._vocoder_phase(y, above)[..., :length].to(wav.dtype)
 
     def _forward_cutoff(self, x: Tensor, cutoff_hz: Tensor | None) -> Tensor:
         y = self.model(x, cutoff_hz)
@@ -200,14 +228,20 @@ class PhaseRepaired(WaveModel):
         STFT is the repair's, ``y``'s STFT is computed once and feeds both."""
         vocoder = self.vocoder
         assert vocoder is not None
+        batch, chans, length = y.shape
+        mid = self.channel_mode == "mid" and chans > 1
         if (vocoder.n_fft, vocoder.hop) != (self.n_fft, self.hop):
-            return replace_phase(y, vocoder(y), self.sample_rate, above_hz=above,
-                                 n_fft=self.n_fft, hop=self.hop)
+            v = vocoder(y.mean(dim=1, keepdim=True)).expand_as(y) if mid else vocoder(y)
+            return replace_phase(y, v, self.sample_rate, above_hz=above, n_fft=self.n_fft,
+                                 hop=self.hop)
         window = torch.hann_window(self.n_fft, device=y.device)
-        m = _stft(y, self.n_fft, self.hop, window)
-        v = vocoder.synthesize(vocoder.magnitude_features(m.abs()), y.shape[-1])
-        return _mix(m, _stft(v, self.n_fft, self.hop, window), self.n_fft, self.hop, window,
-                    self.sample_rate, above, y.shape)
+        m = _stft(y, self.n_fft, self.hop, window)  # [batch * chans, bins, frames]
+        source = m.reshape(batch, chans, *m.shape[1:]).mean(dim=1) if mid else m
+        v = vocoder.synthesize(vocoder.magnitude_features(source.abs()), length)
+        p = _stft(v, self.n_fft, self.hop, window)
+        if mid:  # the same phase for every channel of an item
+            p = p.repeat_interleave(chans, dim=0)
+        return _mix(m, p, self.n_fft, self.hop, window, self.sample_rate, above, y.shape)
 
     def _receptive_field(self) -> int:
         extra = self.vocoder.receptive_field if self.vocoder is not None else 0
