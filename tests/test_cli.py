@@ -109,6 +109,7 @@ def test_presets_listing(capsys: pytest.CaptureFixture[str]) -> None:
     names = [line.split()[0] for line in out.strip().splitlines()]
     assert code == 0 and names == ["sulun-single", "sulun-multi", "sulun-unseen", "tdpr",
                                    "kuleshov-r2", "kuleshov-r4", "kuleshov-r6", "lattner-mp3",
+                                   "lattner-mp3-16", "lattner-mp3-32", "lattner-mp3-64",
                                    "versatile"]
 
 

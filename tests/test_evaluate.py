@@ -73,6 +73,7 @@ def test_protocols_hold_the_papers_parameters() -> None:
     assert [draw(c, "x", 0, 16000) for c in kul.conditions] == [
         Decimate(2), Decimate(4), Decimate(6)]
     lat = get_protocol("lattner-mp3")
+    assert get_protocol("lattner") is lat  # the paper's short name
     assert (lat.sample_rate, lat.channels) == (44100, 1)
     assert [c.degradation for c in lat.conditions] == [Codec("mp3", bitrate_kbps=b)
                                                       for b in (16, 32, 64)]

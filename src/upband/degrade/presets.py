@@ -304,6 +304,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "Lattner & Nistal 2021, §3.3 (LAME 3.100, mono, 16/32/64 kbit/s)",
            (Option(1.0, "codec", {"codec": "mp3", "bitrate_kbps": Choice((16, 32, 64)),
                                   "per_channel": True}),)),
+    *(Preset(f"lattner-mp3-{b}",
+             f"LAME MP3 CBR at {b} kbit/s, every channel a mono stream",
+             f"Lattner & Nistal 2021, §3.3: one model per bitrate (here {b} kbit/s)",
+             (Option(1.0, "codec", {"codec": "mp3", "bitrate_kbps": b, "per_channel": True}),))
+      for b in (16, 32, 64)),
     Preset("versatile",
            "70 %: any of the 7 filter families, order 4-16, rp 0.01-1 dB, rs 20-80 dB, cutoff "
            "log-uniform 2-16 kHz; 15 % MP3, 15 % Opus, 16-128 kbit/s",

@@ -268,8 +268,15 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
 )}
 
 
+#: Other names a protocol answers to: the paper's short name.
+ALIASES = {"lattner": "lattner-mp3"}
+
+
 def get_protocol(name: str) -> Protocol:
-    """Look a protocol up by name; ``SpecError`` listing the valid names otherwise."""
+    """Look a protocol up by name (or :data:`ALIASES`); ``SpecError`` listing the valid names
+    otherwise."""
+    name = ALIASES.get(name, name)
     if name not in PROTOCOLS:
-        raise SpecError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise SpecError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)} "
+                        f"(or {', '.join(ALIASES)})")
     return PROTOCOLS[name]
