@@ -21,17 +21,20 @@ original, and of the MP3 as its condition.
 3. One generator step: ``-mean D(y, G(y, z))`` over both draws, plus for the stochastic model
    the profile loss (eq. 3, :func:`upband.train.losses.profile_loss`) of the two draws, on the
    frequency profiles (p = ``wgan.profile_p_freq``) and the rhythm profiles
-   (``wgan.profile_p_rhythm``).
+   (``wgan.profile_p_rhythm``); with ``wgan.reconstruction > 0`` (not in the paper; 0 by
+   default) also that weight times the mean absolute difference of the square-rooted
+   magnitudes (the critic's magnitude view) of restoration and original, for every draw:
+   an anchor that a short, small-batch CPU run can use where the critic alone drifts.
 
 Every network runs one forward per backward, as DDP wants; the critic is never compiled
 (``torch.compile`` has no double backward, which the penalty needs). ``loss.*`` is not used.
 
 Logged: ``loss`` (the generator's total), ``wasserstein`` (the critic's estimate on the batch,
 before its step), ``gradient_penalty``, ``drift`` (mean D(real)²), ``critic`` (its loss),
-``adversarial``, ``profile_freq``, ``profile_rhythm``. **Validation** (rank 0, the ``seen``
-excerpts: held-out songs degraded by ``data.preset``): the generator as ``upband enhance``
-runs it (whole excerpt, noise seed 0), Lattner's metrics of the input and of the output
-against the original (``val_{input,output}_{spectral_mse,lsd_db,snr}``) and the critic's
+``adversarial``, ``profile_freq``, ``profile_rhythm``, ``reconstruction``. **Validation**
+(rank 0, the ``seen`` excerpts: held-out songs degraded by ``data.preset``): the generator as
+``upband enhance`` runs it (whole excerpt, noise seed 0), Lattner's metrics of the input and of
+the output against the original (``val_{input,output}_{spectral_mse,lsd_db,snr}``) and the critic's
 Wasserstein estimate on the excerpts (``val_wasserstein``).
 
 Checkpoint entries: modules ``model`` and ``critic``, optimisers ``generator`` and
@@ -52,6 +55,7 @@ from upband import metrics
 from upband.models import build_model
 from upband.models.lattner import LattnerGenerator
 from upband.models.lattner_critic import LattnerCritic
+from upband.models.signed_sqrt import root_magnitude
 from upband.train.config import ConfigError
 from upband.train.distributed import wrap_module
 from upband.train.losses import profile_loss
@@ -102,7 +106,7 @@ class LattnerTask(Task):
 
     name = "lattner"
     log_names = ("wasserstein", "gradient_penalty", "drift", "critic", "adversarial",
-                 "profile_freq", "profile_rhythm")
+                 "profile_freq", "profile_rhythm", "reconstruction")
     validation_metrics = METRICS
 
     def __init__(self, context: TaskContext) -> None:
@@ -186,11 +190,16 @@ class LattnerTask(Task):
                                 eps=w.profile_eps)
             rhythm = profile_loss(*pair, p=w.profile_p_rhythm, axis="rhythm",
                                   weight=w.profile, eps=w.profile_eps)
-        total = adversarial + freq + rhythm
+        rec = zero
+        if w.reconstruction > 0:
+            rec = w.reconstruction * (root_magnitude(fake)
+                                      - root_magnitude(torch.cat([real] * draws))).abs().mean()
+        total = adversarial + freq + rhythm + rec
         optimizer_step(self.g_optimizer, total, self.model.parameters(),
                        self.config.optim.grad_clip)
         return {"loss": total.detach(), **logs, "adversarial": adversarial.detach(),
-                "profile_freq": freq.detach(), "profile_rhythm": rhythm.detach()}
+                "profile_freq": freq.detach(), "profile_rhythm": rhythm.detach(),
+                "reconstruction": rec.detach()}
 
     # ---------------------------------------------------------------- validation
 
