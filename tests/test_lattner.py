@@ -277,16 +277,18 @@ def test_short_wgan_run_learns(tmp_path: Path) -> None:
     """The paper's recipe (lr 1e-3, betas (0, 0.99), GP 10, drift 1e-3, profile loss) on the
     toy, 240 steps: the critic's Wasserstein estimate on the training batches rises above 5
     while it learns to tell originals from 'MP3s', then falls below a third of its peak as the
-    generator catches up; the band is filled (LSD down by more than 40 dB); best.safetensors
-    holds the generator of the validation with the lowest spectral MSE (eq. 6) and reproduces
-    it.
+    generator catches up; the band is filled (LSD down by more than 40 dB); the validation
+    spectral MSE (eq. 6) falls below the 'MP3's (the identity's) at some validation, and
+    best.safetensors holds the generator of that lowest one and reproduces it.
 
-    Not asserted: that the spectral MSE ends below the 'MP3's, nor that the final critic rates
-    the restorations above the 'MP3s'. GAN trajectories oscillate and 240 toy steps do not
-    settle the level of the added band: over four training seeds the best validation reached
-    0.99, 0.97, 1.00 and 0.98 times the 'MP3's spectral MSE, and the final critic preferred the
-    restorations in three of the four (printed below for this run). The paper's own det models
-    do not beat the MP3 on spectral MSE at 32 and 64 kbit/s either (Table 2)."""
+    Not asserted: that the spectral MSE *ends* below the 'MP3's, by how much it falls, nor
+    that the final critic rates the restorations above the 'MP3s'. GAN trajectories oscillate
+    and 240 toy steps do not settle the level of the added band: over four training seeds the
+    best validation reached 0.99, 0.97, 1.00 and 0.98 times the 'MP3's spectral MSE (0.994 in
+    this seeded run), and the final critic preferred the restorations in three of the four
+    (printed below for this run). The paper's own det models do not beat the MP3 on spectral
+    MSE at 32 and 64 kbit/s either (Table 2); the CPU training of the shipped restorer shows
+    the fall at scale (docs/models/upband-lattner.md)."""
     val = [ValItem(f"v{i}", *_noise_pair(10**7 + i, SR // 2), {}) for i in range(4)]
     config = load_config("configs/lattner-mp3.toml",
                          _toy_config("train.max_steps=240", "validation.every=40"))
@@ -305,6 +307,7 @@ def test_short_wgan_run_learns(tmp_path: Path) -> None:
     assert mse[0] == first["val_input_spectral_mse"]  # a fresh generator is the identity
     assert max(w) > 5.0 and np.mean(w[-4:]) < max(w) / 3  # the estimate rose, then fell
     assert last["val_output_lsd_db"] < first["val_input_lsd_db"] - 40.0
+    assert min(mse) < mse[0]  # the spectral MSE fell below the identity's
     assert result.best is not None and result.best["value"] == min(mse)
     best = load_model(tmp_path / "run/best.safetensors")  # the generator alone
     assert isinstance(best, LattnerGenerator) and best.config["noise_maps"] == 2
@@ -314,6 +317,24 @@ def test_short_wgan_run_learns(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "run/checkpoints/step-00000240").iterdir()) == [
         "critic.safetensors", "critic_optimizer.json", "critic_optimizer.safetensors",
         "generator.json", "generator.safetensors", "model.safetensors", "state.json"]
+
+
+def test_the_optional_reconstruction_term(tmp_path: Path) -> None:
+    """``wgan.reconstruction`` (not the paper's: 0 in every recipe) adds its weight times the
+    L1 distance of square-rooted magnitudes to G's loss: logged, and it falls as G trains."""
+    data = TrainData(_Noise(), None)
+    common = ("train.max_steps=60", "validation.every=0", "validation.at_start=false",
+              "train.log_every=5", "wgan.profile=0")
+    train(load_config("configs/lattner-mp3.toml", _toy_config(*common, "wgan.reconstruction=50")),
+          tmp_path / "rec", data=data, quiet=True)
+    rows = list(csv.DictReader((tmp_path / "rec/metrics.csv").open()))
+    rec = [float(r["train_reconstruction"]) for r in rows if r["train_reconstruction"]]
+    assert len(rec) == 12 and min(rec) > 0
+    assert np.mean(rec[-3:]) < 0.8 * np.mean(rec[:3]), rec
+    train(load_config("configs/lattner-mp3.toml", _toy_config(*common, "train.max_steps=5")),
+          tmp_path / "paper", data=data, quiet=True)
+    rows = list(csv.DictReader((tmp_path / "paper/metrics.csv").open()))
+    assert {float(r["train_reconstruction"]) for r in rows if r["train_reconstruction"]} == {0.0}
 
 
 def test_resume_equals_an_unbroken_run(tmp_path: Path) -> None:

@@ -25,9 +25,11 @@ from upband.enhancement import (
     enhance_file,
     load_enhancer,
     run_chunked,
+    settings,
 )
+from upband.enhancement.settings import LOSSY_PRETRAINED
 from upband.evaluate import evaluate
-from upband.models import build_model
+from upband.models import PRETRAINED, build_model
 from upband.models.lattner import LattnerGenerator
 from upband.states import save_model
 
@@ -158,9 +160,12 @@ def test_enhance_draws_writes_k_variations(tmp_path: Path, models: dict[str, Pat
 
 
 def test_model_auto_routes_lossy_inputs(tmp_path: Path, models: dict[str, Path],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+                                        capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``--model auto``: the lossy-codec restorer for what the detector takes for a lossy
-    codec, the default model for the rest; without a restorer it is a command-line error."""
+    codec (``--lossy-model``; the shipped ``upband-lattner`` unasked only once it beats the
+    default model), the default model for the rest; with no restorer it is a command-line
+    error."""
     other, lossy = build_model("upband_unittest"), tiny()
     router = CodecRouter(other, lossy)
     found = {codec: Bandwidth(SR, 8000.0, False, False, "butter:64", 3.0, 0.1, codec)
@@ -179,10 +184,22 @@ def test_model_auto_routes_lossy_inputs(tmp_path: Path, models: dict[str, Path],
     assert records["mp3.wav"]["bandwidth"]["codec"] == "lossy"
     assert records["mp3.wav"]["model"] == "lattner"
     assert records["low.wav"]["model"] != "lattner"
+    # the shipped restorer: named, or (once it beats the default model) unasked
+    assert PRETRAINED[LOSSY_PRETRAINED].architecture == "lattner"
     capsys.readouterr()
-    assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / "x.wav"),
+    assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / "y.wav"),
                  "-q"]) == 2
-    assert "--lossy-model" in capsys.readouterr().err
+    assert f"--lossy-model {LOSSY_PRETRAINED}" in capsys.readouterr().err
+    monkeypatch.setattr(settings, "AUTO_USES_LOSSY_PRETRAINED", True)
+    for name, extra in (("named", ["--lossy-model", LOSSY_PRETRAINED]), ("unasked", [])):
+        shipped = tmp_path / f"{name}.json"
+        assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / f"{name}.wav"),
+                     "--report", str(shipped), "-q", "-d", "cpu", *extra]) == 0
+        record = json.loads(shipped.read_text())[0]
+        assert record["model"] == LOSSY_PRETRAINED and record["status"] == "enhanced", name
+    monkeypatch.delitem(PRETRAINED, LOSSY_PRETRAINED)  # not shipped at all: an error again
+    assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / "z.wav"),
+                 "-q"]) == 2
 
 
 # --------------------------------------------------------------------------------------------

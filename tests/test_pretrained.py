@@ -102,3 +102,19 @@ def test_shipped_vocoder_repairs_the_phase_above_the_cutoff_only(
     assert 0.5 < energy < 2.0
     assert not np.allclose(repaired, plain, atol=1e-4)
     assert float(metrics.lsd_ssr(x, repaired, sr)) < 0.5 * float(metrics.lsd_ssr(x, y, sr))
+
+
+@pytest.mark.parametrize("name", ["upband-lattner", "upband-lattner-det"])
+def test_mp3_restorers_fill_the_band_of_a_held_out_mp3(held_out: tuple[np.ndarray, int],
+                                                       name: str) -> None:
+    """The shipped MP3 restorers on the held-out excerpt through LAME at 32 kbit/s (each channel
+    a mono stream, as they were trained): a lower log-spectral distance than the MP3's and no
+    SNR lost (the merge keeps the MP3 below its cutoff). Measured: LSD 6.73 -> 2.82 (sto, seed
+    0) and 3.31 (det), SNR 16.742 -> 16.742 dB. Not asserted: ViSQOL, which these early
+    checkpoints lower here (2.310 -> 2.178 for sto; docs/models/upband-lattner.md)."""
+    x, sr = held_out
+    y = codecs.mp3(x, sr, 32, per_channel=True)
+    out, rate = enhance(y, sr, model=name, device="cpu")
+    assert rate == sr and out.shape == x.shape
+    assert float(metrics.lsd_ssr(x, out, sr)) < 0.6 * float(metrics.lsd_ssr(x, y, sr))
+    assert float(metrics.snr(x, out)) > float(metrics.snr(x, y)) - 0.05

@@ -10,6 +10,7 @@ import torch
 
 from upband import states
 from upband.analysis import Bandwidth
+from upband.enhancement import settings
 from upband.enhancement.phase import PhaseRepaired
 from upband.enhancement.settings import (
     AUTO_MODEL,
@@ -144,10 +145,12 @@ def load_models(model: ModelSpec = None, *, device: str | torch.device = "cpu",
         return model
     if not (isinstance(model, str) and model == AUTO_MODEL and not Path(model).exists()):
         return load_enhancer(model, device=device, phase_repair=phase_repair)
-    if lossy_model is None and LOSSY_PRETRAINED not in PRETRAINED:
+    if lossy_model is None and not (settings.AUTO_USES_LOSSY_PRETRAINED
+                                    and LOSSY_PRETRAINED in PRETRAINED):
         raise ModelError(f"--model {AUTO_MODEL} routes inputs that look like a lossy codec to "
-                         f"the MP3 restorer, and {LOSSY_PRETRAINED} is not shipped yet: name one "
-                         "with --lossy-model (a .safetensors file)")
+                         f"an MP3 restorer; the shipped {LOSSY_PRETRAINED} does not yet beat "
+                         "the default model on MP3s, so name it (--lossy-model "
+                         f"{LOSSY_PRETRAINED}) or another one (a .safetensors file)")
     lossy = load_enhancer(lossy_model or LOSSY_PRETRAINED, device=device,
                           phase_repair=phase_repair)
     return CodecRouter(load_enhancer(None, device=device, phase_repair=phase_repair), lossy)

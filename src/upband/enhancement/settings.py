@@ -23,9 +23,12 @@ UNITTEST_MODEL = "upband_unittest"
 #: ``--model auto``: the default model, or the lossy-codec restorer for an input the detector
 #: takes for a lossy codec (:class:`upband.enhancement.loading.CodecRouter`).
 AUTO_MODEL = "auto"
-#: The pretrained name of the MP3 restorer ``--model auto`` routes lossy inputs to (Lattner &
-#: Nistal's generator; not shipped yet: ``--lossy-model`` names one meanwhile).
+#: The shipped MP3 restorer (Lattner & Nistal's generator, docs/models/upband-lattner.md).
 LOSSY_PRETRAINED = "upband-lattner"
+#: Whether ``--model auto`` sends lossy inputs to :data:`LOSSY_PRETRAINED` unasked. False while
+#: the shipped restorer does not beat the default model on MP3s by ViSQOL (its card): a user
+#: who wants it names it, ``--lossy-model upband-lattner``; "better, never worse" comes first.
+AUTO_USES_LOSSY_PRETRAINED = False
 #: Default seconds of audio per chunk (model rate) and cross-fade between chunks.
 CHUNK_SECONDS = 10.0
 OVERLAP_SECONDS = 0.25
