@@ -244,11 +244,19 @@ def test_access_key_and_host_checks(music: Path) -> None:
         running.stop()
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: Ctrl-C's default action, as a terminal gives it (a job that
+    a non-interactive shell put in the background, such as a CI script, inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_the_command_serves_with_a_key_on_other_hosts_and_stops_on_ctrl_c(music: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "upband.cli", "listen", str(music), "--host",
                              "0.0.0.0", "--no-browser"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=_as_from_a_terminal)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -139,6 +139,12 @@ class PretrainedModel:
     description: str = ""
 
 
+#: The shipped Lattner & Nistal generators' architecture: Table 1 at the CPU width of
+#: ``configs/lattner-mp3.toml``'s header (the noise maps differ between the two).
+_LATTNER_CPU_WIDTH: dict[str, Any] = {
+    "n_fft": 2048, "hop": 512, "front": [2, 4, 4], "agg_maps": 4, "agg_rows": 32,
+    "dilations": [2, 4, 8, 16, 1, 2, 4, 8, 16], "residual": True, "equalized": True}
+
 #: Released weights by name; loaded by :func:`upband.states.load_pretrained`.
 PRETRAINED: dict[str, PretrainedModel] = {
     # docs/models/upband-default.md; made by scripts/export_pretrained.py
@@ -169,12 +175,10 @@ PRETRAINED: dict[str, PretrainedModel] = {
         sha256="6b201be2230d6557fa343f42e64fc67f445611d94dac8baf12f9704038b8975e",
         description="arunet-s, versatile degradations, 6000 CPU iterations (the first default)"),
     # docs/models/upband-lattner.md: the MP3 restorer of Lattner & Nistal (upband enhance
-    # --model upband-lattner --seed N; --model auto sends lossy-looking files to it)
+    # --model upband-lattner --seed N, or --model auto --lossy-model upband-lattner)
     "upband-lattner": PretrainedModel(
         name="upband-lattner", architecture="lattner",
-        kwargs={"n_fft": 2048, "hop": 512, "front": [2, 4, 4], "agg_maps": 4, "agg_rows": 32,
-                "noise_maps": 16, "dilations": [2, 4, 8, 16, 1, 2, 4, 8, 16], "residual": True,
-                "equalized": True},
+        kwargs={**_LATTNER_CPU_WIDTH, "noise_maps": 16},
         sample_rate=44100, file="upband-lattner.safetensors",
         sha256="8d6cdda8db380fe1c5367fbed522b83d111e47541596da4d341db4cbf68c58cf",
         description="lattner at CPU width: Lattner & Nistal's stochastic MP3 restorer, 400 CPU "
@@ -183,9 +187,7 @@ PRETRAINED: dict[str, PretrainedModel] = {
     # --protocol lattner), the same recipe as upband-lattner without noise or profile loss
     "upband-lattner-det": PretrainedModel(
         name="upband-lattner-det", architecture="lattner-det",
-        kwargs={"n_fft": 2048, "hop": 512, "front": [2, 4, 4], "agg_maps": 4, "agg_rows": 32,
-                "noise_maps": 0, "dilations": [2, 4, 8, 16, 1, 2, 4, 8, 16], "residual": True,
-                "equalized": True},
+        kwargs={**_LATTNER_CPU_WIDTH, "noise_maps": 0},
         sample_rate=44100, file="upband-lattner-det.safetensors",
         sha256="1a2724ca93ce5b4a2731f95b895e18d57a77e265fa78d4a52e2877640d31f5b2",
         description="lattner-det at CPU width: Lattner & Nistal's deterministic MP3 restorer, "
