@@ -18,6 +18,7 @@ from upband.evaluate import (
     REPORT_NAME,
 )
 from upband.evaluate.baselines import BASELINES, DEFAULT_BASELINES
+from upband.evaluate.protocols import ALIASES
 from upband.listen.testfile import DEFAULT_ITEMS, DEFAULT_SECONDS, parse_designs
 
 DESCRIPTION = (
@@ -36,7 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="folder of clean music (searched recursively), or a corpus folder "
                    "from 'upband corpus build' (its --split)")
     p.add_argument("--protocol", required=True, metavar="NAME",
-                   help=f"{', '.join(list(PROTOCOLS)[:-1])} or {list(PROTOCOLS)[-1]}")
+                   help=f"{', '.join(list(PROTOCOLS)[:-1])} or {list(PROTOCOLS)[-1]} "
+                   f"({', '.join(f'{a} = {n}' for a, n in ALIASES.items())})")
     p.add_argument("--models", default="", metavar="M1,M2,...",
                    help="pretrained names, .safetensors checkpoints or upband_unittest "
                    "(default: none, baselines only)")
