@@ -40,9 +40,11 @@ TINY = {"n_fft": 64, "hop": 16, "front": [2, 4, 4], "agg_maps": 4, "agg_rows": 4
 
 
 def tiny(seed: int = 0, **overrides: object) -> LattnerGenerator:
-    """The toy generator with every weight random (the zero-initialised output layer too)."""
+    """The toy generator with every weight random (the zero-initialised output layer too), so
+    that the noise changes the output; ``lattner-det`` when it has no noise maps."""
     torch.manual_seed(seed)
-    model = build_model("lattner", **{**TINY, **overrides})
+    kwargs = {**TINY, **overrides}
+    model = build_model("lattner" if kwargs["noise_maps"] else "lattner-det", **kwargs)
     with torch.no_grad():
         for p in model.parameters():
             if not p.abs().max() > 0:

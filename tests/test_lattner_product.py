@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from test_lattner import TINY
+from test_lattner import tiny as lattner_tiny
 from upband.analysis import Bandwidth
 from upband.cli import main
 from upband.degrade import Codec, FilterSpec, lowpass
@@ -37,16 +37,8 @@ SR = 44100
 
 
 def tiny(noise_maps: int = 2) -> LattnerGenerator:
-    """The toy generator with every weight random, so that the noise changes the output."""
-    torch.manual_seed(0)
-    model = build_model("lattner" if noise_maps else "lattner-det",
-                        **{**TINY, "noise_maps": noise_maps})
-    with torch.no_grad():
-        for p in model.parameters():
-            if not p.abs().max() > 0:
-                p.normal_(0.0, 0.05)
-    assert isinstance(model, LattnerGenerator)
-    return model.eval()
+    """test_lattner's random toy generator (seed 0) with ``noise_maps`` noise maps."""
+    return lattner_tiny(0, noise_maps=noise_maps)
 
 
 def music(seconds: float, channels: int = 1, seed: int = 0) -> np.ndarray:
