@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from torch import Tensor
 
@@ -32,7 +32,7 @@ from upband.train.schedules import build_schedule
 from upband.train.tasks.base import Task, TaskContext, build_optimizer, optimizer_step
 from upband.train.validation import describe_validation, validate
 
-__all__ = ["RegressionTask", "load_initial_weights"]
+__all__ = ["RegressionTask", "build_task_model", "load_initial_weights"]
 
 
 def load_initial_weights(model: WaveModel, spec: str) -> None:
@@ -57,6 +57,22 @@ def load_initial_weights(model: WaveModel, spec: str) -> None:
     model.load_state_dict(stored.state_dict(), strict=True)
 
 
+M = TypeVar("M", bound=WaveModel)
+
+
+def build_task_model(context: TaskContext, kind: type[M], trains: str) -> M:
+    """The run's network (``model.name`` with ``model.kwargs``), which must be a ``kind``
+    (otherwise a :class:`ConfigError`: ``train.task = '<task>' trains <trains>``), with the
+    weights of ``model.init`` when the run starts (a resumed run has its own)."""
+    c = context.config
+    model = build_model(c.model.name, **c.model.kwargs)
+    if not isinstance(model, kind):
+        raise ConfigError(f"train.task = {c.train.task!r} trains {trains}, not {c.model.name!r}")
+    if c.model.init and not context.resuming:
+        load_initial_weights(model, c.model.init)
+    return model
+
+
 class RegressionTask(Task):
     """One :class:`~upband.models.base.WaveModel` (``model.*``) trained on ``input`` ->
     ``target`` pairs with ``loss.*``, one optimiser (``optim.*``) and schedule
@@ -73,9 +89,7 @@ class RegressionTask(Task):
     def __init__(self, context: TaskContext) -> None:
         super().__init__(context)
         c, device = self.config, context.device
-        model = build_model(c.model.name, **c.model.kwargs)
-        if c.model.init and not context.resuming:
-            load_initial_weights(model, c.model.init)
+        model = build_task_model(context, WaveModel, "a waveform model")
         model.sample_rate = c.data.sample_rate
         self.model: WaveModel = model.to(device)
         self.ema = ModelEMA(self.model, c.train.ema_decay) if c.train.ema_decay > 0 else None

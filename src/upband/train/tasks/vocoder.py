@@ -36,7 +36,6 @@ import torch
 from torch import Tensor, nn
 
 from upband import metrics
-from upband.models import build_model
 from upband.models.tfgan import TFGANVocoder
 from upband.models.tfgan_discriminators import (
     Critique,
@@ -47,7 +46,7 @@ from upband.train.config import ConfigError
 from upband.train.losses import MultiResolutionSTFTLoss, build_loss
 from upband.train.schedules import build_schedule
 from upband.train.tasks.base import Task, TaskContext, build_optimizer, optimizer_step
-from upband.train.tasks.regression import load_initial_weights
+from upband.train.tasks.regression import build_task_model
 from upband.train.validation import model_output
 
 __all__ = ["Critics", "VocoderTask", "copy_synthesis_scores"]
@@ -97,15 +96,10 @@ class VocoderTask(Task):
     def __init__(self, context: TaskContext) -> None:
         super().__init__(context)
         c, device = self.config, context.device
-        model = build_model(c.model.name, **c.model.kwargs)
-        if not isinstance(model, TFGANVocoder):
-            raise ConfigError(f"train.task = 'vocoder' trains a vocoder (tfgan, tfgan-s), not "
-                              f"{c.model.name!r}")
+        model = build_task_model(context, TFGANVocoder, "a vocoder (tfgan, tfgan-s)")
         if model.sample_rate != c.data.sample_rate or c.data.channels != 1:
             raise ConfigError(f"the vocoder works at {model.sample_rate} Hz on mono crops; set "
                               f"data.sample_rate={model.sample_rate} and data.channels=1")
-        if c.model.init and not context.resuming:
-            load_initial_weights(model, c.model.init)
         self.model: TFGANVocoder = model.to(device)
         self.critics = Critics(c.gan.scales, c.gan.freq_fft, c.gan.freq_hop).to(device)
         self.loss = build_loss(c.loss).to(device)

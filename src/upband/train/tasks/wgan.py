@@ -52,7 +52,6 @@ import torch
 from torch import Tensor, nn
 
 from upband import metrics
-from upband.models import build_model
 from upband.models.lattner import LattnerGenerator
 from upband.models.lattner_critic import LattnerCritic
 from upband.models.signed_sqrt import root_magnitude
@@ -61,7 +60,7 @@ from upband.train.distributed import wrap_module
 from upband.train.losses import profile_loss
 from upband.train.schedules import build_schedule
 from upband.train.tasks.base import Task, TaskContext, build_optimizer, optimizer_step
-from upband.train.tasks.regression import load_initial_weights
+from upband.train.tasks.regression import build_task_model
 from upband.train.validation import model_output
 
 __all__ = ["LattnerTask", "gradient_penalty", "restoration_scores"]
@@ -112,10 +111,8 @@ class LattnerTask(Task):
     def __init__(self, context: TaskContext) -> None:
         super().__init__(context)
         c, device = self.config, context.device
-        model = build_model(c.model.name, **c.model.kwargs)
-        if not isinstance(model, LattnerGenerator):
-            raise ConfigError(f"train.task = 'lattner' trains a Lattner generator (lattner, "
-                              f"lattner-det), not {c.model.name!r}")
+        model = build_task_model(context, LattnerGenerator,
+                                 "a Lattner generator (lattner, lattner-det)")
         if c.data.channels != 1:
             raise ConfigError("the Lattner generator is trained on mono crops (the paper's "
                               "mono MP3s); set data.channels=1")
@@ -124,8 +121,6 @@ class LattnerTask(Task):
             raise ConfigError(f"data.crop_samples={c.data.crop_samples} gives {frames} STFT "
                               f"frames; G needs more than {2 * model.shrink} (336 in the paper: "
                               f"crop_samples={335 * model.hop})")
-        if c.model.init and not context.resuming:
-            load_initial_weights(model, c.model.init)
         model.sample_rate = c.data.sample_rate
         self.model: LattnerGenerator = model.to(device)
         self.critic = LattnerCritic.for_generator(model).to(device)
