@@ -37,7 +37,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from upband.errors import ModelError
@@ -194,22 +193,12 @@ class PhaseRepaired(WaveModel):
         suffix = f"+{source}"
         self.pretrained_name = model.pretrained_name + suffix if model.pretrained_name else ""
 
-    def forward(self, wav: Tensor, cutoff_hz: Tensor | float | None = None) -> Tensor:
-        """As :meth:`WaveModel.forward <upband.models.base.WaveModel.forward>`; with the
-        ``"mid"`` vocoder pass the channels of an item stay together here (the model inside
-        still groups them its own way)."""
-        mid = (self.source == "tdpr" and self.channel_mode == "mid" and wav.dim() == 3
-               and wav.shape[1] > 1 and wav.shape[0] > 0 and wav.shape[-1] > 0
-               and wav.is_floating_point())
-        if not mid:
-            return super().forward(wav, cutoff_hz)
-        batch, chans, length = wav.shape
-        x = F.pad(wav, (0, self.valid_length(length) - length))
-        cut = None if cutoff_hz is None else \
-            torch.as_tensor(cutoff_hz, dtype=torch.float32, device=wav.device).expand(batch)
-        y = self.model(x, cut)
-        above: Tensor | float = 0.0 if cut is None else cut.repeat_interleave(chans)
-        return self._vocoder_phase(y, above)[..., :length].to(wav.dtype)
+    def _group_size(self, chans: int) -> int:
+        """With the ``"mid"`` vocoder pass an item's channels stay together here (the model
+        inside still groups them its own way)."""
+        if self.source == "tdpr" and self.channel_mode == "mid" and chans > 1:
+            return chans
+        return self.channels
 
     def _forward_cutoff(self, x: Tensor, cutoff_hz: Tensor | None) -> Tensor:
         y = self.model(x, cutoff_hz)

@@ -151,7 +151,7 @@ class WaveModel(nn.Module):
         batch, chans, length = wav.shape
         if length == 0 or batch == 0:
             return wav.clone()
-        k = self.channels
+        k = self._group_size(chans)
         groups = chans // k  # channels in groups of k, jointly; the rest as k copies each
         rest = chans - groups * k
         x = torch.cat([wav[:, :groups * k].reshape(batch * groups, k, length),
@@ -172,6 +172,11 @@ class WaveModel(nn.Module):
             return y.reshape(batch, chans, length)
         return torch.cat([y[:batch * groups].reshape(batch, groups * k, length),
                           y[batch * groups:].reshape(batch, rest, k, length).mean(dim=2)], dim=1)
+
+    def _group_size(self, chans: int) -> int:
+        """How many of an input's ``chans`` channels go through :meth:`_forward` together:
+        :attr:`channels` (a wrapper that needs an item's channels at once returns ``chans``)."""
+        return self.channels
 
     def _forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
