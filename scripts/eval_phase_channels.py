@@ -31,20 +31,17 @@ from upband.enhancement.loading import load_vocoder
 from upband.enhancement.phase import PhaseRepaired
 from upband.train.validation import visqol_or_nan
 
+sys.path.insert(0, str(Path(__file__).parent))
+from eval_vocoder import excerpt_arguments, excerpts
+
 SYSTEMS = ("model", "each", "mid")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", required=True, type=Path)
-    p.add_argument("--split", default="test")
+    excerpt_arguments(p)
     p.add_argument("--model", default=None, help="default: the default model")
-    p.add_argument("--vocoder", default="tdpr", help="name or .safetensors (default: shipped)")
     p.add_argument("--cutoff", type=float, default=11_025.0)
-    p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--offset", type=float, default=10.0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("-o", "--output", required=True, type=Path)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     corpus = open_corpus(args.corpus)
@@ -54,10 +51,7 @@ def main() -> int:
     nets = {"model": model, **{mode: PhaseRepaired(model, vocoder, channels=mode).eval()
                                for mode in ("each", "mid")}}
     rows: list[dict[str, Any]] = []
-    for record in corpus.files(args.split):
-        start = min(round(args.offset * sr), max(0, record.frames - round(args.seconds * sr)))
-        clean = np.asarray(corpus.read(record, start, min(record.frames,
-                                                          round(args.seconds * sr))), np.float32)
+    for record, clean in excerpts(corpus, args):
         if clean.shape[0] < 2 or np.abs(clean[0] - clean[1]).max() < 1e-4:
             continue  # mono, or the same signal twice: both modes are the same there
         degraded = lowpass(clean, sr, args.cutoff, "butter:8").astype(np.float32)

@@ -19,6 +19,7 @@ import csv
 import math
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,14 @@ import numpy as np
 import torch
 
 from upband import metrics
-from upband.data.corpus import open_corpus
+from upband.data.corpus import Corpus, open_corpus
 from upband.enhancement.loading import load_vocoder
 from upband.enhancement.phase import vocoder_delay
 from upband.train.validation import model_output, visqol_or_nan
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def excerpt_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a script that scores excerpts of a corpus split with a vocoder."""
     p.add_argument("--corpus", required=True, type=Path)
     p.add_argument("--split", default="test")
     p.add_argument("--vocoder", default="tdpr", help="name or .safetensors (default: shipped)")
@@ -42,18 +43,31 @@ def main() -> int:
     p.add_argument("--offset", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("-o", "--output", required=True, type=Path)
+
+
+def excerpts(corpus: Corpus, args: argparse.Namespace) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(record, [C, T] float32)`` for every file of ``args.split`` that is not silent:
+    ``args.seconds`` from ``args.offset`` in, or the last ``args.seconds`` of a shorter file
+    (the whole of one shorter than that)."""
+    sr = int(corpus.sample_rate)
+    for record in corpus.files(args.split):
+        start = min(round(args.offset * sr), max(0, record.frames - round(args.seconds * sr)))
+        clean = corpus.read(record, start, min(record.frames, round(args.seconds * sr)))
+        clean = np.asarray(clean, np.float32)
+        if np.any(clean):
+            yield record, clean
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    excerpt_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     corpus = open_corpus(args.corpus)
     sr = int(corpus.sample_rate)
     vocoder = load_vocoder(args.vocoder, sr).eval()
     rows: list[dict[str, Any]] = []
-    for record in corpus.files(args.split):
-        start = min(round(args.offset * sr), max(0, record.frames - round(args.seconds * sr)))
-        clean = corpus.read(record, start, min(record.frames, round(args.seconds * sr)))
-        clean = np.asarray(clean, np.float32)
-        if not np.any(clean):
-            continue
+    for record, clean in excerpts(corpus, args):
         copy = model_output(vocoder, clean, 0, torch.device("cpu"), sr)
         row = {"file": record.relpath, "lsd": float(metrics.lsd_ssr(clean, copy, sr)),
                "visqol": visqol_or_nan(clean, copy, sr) if metrics.visqol_available()
