@@ -64,7 +64,7 @@ of loop_compus (tests/data).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -122,11 +122,31 @@ def reaches_full_band(cutoff_hz: float, sample_rate: int) -> bool:
 
 
 @dataclass(frozen=True)
+class Rolloff:
+    """The fit behind a cutoff: the long-term spectrum in 1/48-octave bands (``bands`` Hz,
+    ``level`` dB), the power-law trend ``trend_db + slope_db * log2(f / 1 kHz)`` fitted under
+    the template, and the floor (dB) the transition sinks into (the 5th percentile of the bands
+    above the cutoff: the recording's noise floor there). What roll-off compensation
+    (:mod:`upband.enhancement.compensation`) needs to undo the fitted filter."""
+
+    bands: tuple[float, ...]
+    level: tuple[float, ...]
+    trend_db: float
+    slope_db: float
+    floor_db: float
+
+    def trend(self, freqs: np.ndarray) -> np.ndarray:
+        """The fitted trend at ``freqs`` (Hz, > 0), dB."""
+        return self.trend_db + self.slope_db * np.log2(np.asarray(freqs) / 1000.0)
+
+
+@dataclass(frozen=True)
 class Bandwidth:
     """What the detector found. Frequencies in Hz; ``cutoff_hz`` is Nyquist when full band.
 
     ``full_band`` is full band *for the recording's own rate* (``sample_rate``); whether it is
-    full band for another rate (an output rate) is :meth:`full_band_at`.
+    full band for another rate (an output rate) is :meth:`full_band_at`. ``rolloff`` is the
+    fit behind a cutoff below full band (None otherwise); it is not part of :meth:`to_dict`.
     """
 
     sample_rate: int
@@ -137,6 +157,7 @@ class Bandwidth:
     fit_error_db: float
     hole_excess: float
     codec: str
+    rolloff: Rolloff | None = field(default=None, repr=False, compare=False)
 
     @property
     def nyquist(self) -> float:
@@ -159,7 +180,9 @@ class Bandwidth:
                                       and int(order) <= GENTLE_ORDER)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        del record["rolloff"]
+        return record
 
     def summary(self) -> str:
         """One line for ``upband info`` and verbose ``enhance``."""
@@ -264,8 +287,9 @@ class BandwidthAnalyzer:
         shelf = template.startswith("butter") and int(template.split(":")[1]) >= SHELF_ORDER
         codec = "none" if full or not shelf else ("lossy" if excess >= HOLE_EXCESS else
                                                   "brickwall")
+        rolloff = None if full or not template else _rolloff(bands, level, sr, cutoff, template)
         return Bandwidth(sr, float(nyq if full else cutoff), bool(full), False, template,
-                         float(error), float(excess), codec)
+                         float(error), float(excess), codec, rolloff)
 
     def _hole_excess(self, cutoff: float) -> float:
         if len(self._hole_frames) < 8:
@@ -351,6 +375,17 @@ def _templates() -> tuple[tuple[str, np.ndarray, np.ndarray], ...]:
     return tuple((name, log_ratio, np.maximum(att, -300.0)) for name, att in shapes)
 
 
+def template_attenuation(template: str, freqs: np.ndarray, cutoff_hz: float, sample_rate: int
+                         ) -> np.ndarray:
+    """Zero-phase attenuation (dB of power, ≤ 0) of the fitted ``template`` with cutoff
+    ``cutoff_hz`` at ``freqs`` (Hz), evaluated as the fit does (bilinear-warped ratio)."""
+    grid, att_grid = next((g, a) for name, g, a in _templates() if name == template)
+    tan_f = np.tan(np.pi * np.minimum(np.asarray(freqs, np.float64), 0.4999 * sample_rate)
+                   / sample_rate)
+    ratio = np.maximum(tan_f, 1e-12) / math.tan(math.pi * cutoff_hz / sample_rate)
+    return np.interp(np.log2(ratio), grid, att_grid)
+
+
 def _fit_cutoff(freqs: np.ndarray, level: np.ndarray, sr: int) -> tuple[float, str, float]:
     """Best (cutoff Hz, template name, mean abs error dB): a 1/96-octave search over every
     template, then a 1/384-octave refinement of the winner."""
@@ -390,6 +425,22 @@ def _fit_cutoff(freqs: np.ndarray, level: np.ndarray, sr: int) -> tuple[float, s
     return float(fine[k]), name, float(err[k])
 
 
+def _rolloff(bands: np.ndarray, level: np.ndarray, sr: int, cutoff: float, template: str
+             ) -> Rolloff | None:
+    """The trend of ``template`` at ``cutoff`` as :class:`_Fit` fitted it, and the floor: the
+    5th percentile of the spectrum above the cutoff."""
+    fit = _Fit(bands, level, sr, eval_from=0.0)
+    grid, att_grid = next((g, a) for name, g, a in _templates() if name == template)
+    cands = np.array([cutoff])
+    floor = fit.floors(cands)
+    ok, a, b = fit.trend(cands, grid, att_grid, floor)[:3]
+    if not ok[0] or not np.isfinite(floor[0]):
+        return None
+    # the trend is a + b·log2(f): re-centred at 1 kHz
+    return Rolloff(tuple(map(float, bands)), tuple(map(float, level)),
+                   float(a[0] + b[0] * math.log2(1000.0)), float(b[0]), float(floor[0]))
+
+
 class _Fit:
     """Scores candidate cutoffs for one template on a fixed band spectrum (see module doc)."""
 
@@ -405,10 +456,12 @@ class _Fit:
         return np.array([np.percentile(self.level[self.freqs > c], 5)
                          if (self.freqs > c).any() else -np.inf for c in cands])
 
-    def errors(self, cands: np.ndarray, grid: np.ndarray, att_grid: np.ndarray,
-               floor_data: np.ndarray) -> np.ndarray:
-        """Mean absolute dB error of each candidate cutoff in ``cands`` ``[K]`` (``floor_data``
-        from :meth:`floors`)."""
+    def trend(self, cands: np.ndarray, grid: np.ndarray, att_grid: np.ndarray,
+              floor_data: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per candidate cutoff in ``cands`` ``[K]``: whether a trend could be fitted, its
+        ``a``, ``b`` (``a + b·log2 f``, dB), the floor ``[K, 1]`` and the template's
+        attenuation ``[K, B]`` on the bands (``floor_data`` from :meth:`floors`)."""
         freqs, level, g = self.freqs, self.level, self.g
         log_ratio = np.log2(self.tan_f[None, :] / np.tan(np.pi * cands / self.sr)[:, None])
         att = np.interp(log_ratio, grid, att_grid)  # [K, B]
@@ -421,9 +474,16 @@ class _Fit:
         ok = (s0 >= 6) & (np.abs(den) > 1e-9)
         b = np.where(ok, (s0 * sgy - s1 * sy) / np.where(ok, den, 1.0), 0.0)
         a = np.where(ok, (sy - b * s1) / np.maximum(s0, 1.0), 0.0)
-        trend = a[:, None] + b[:, None] * g
         floor = np.maximum(a + b * np.log2(cands) - RANGE_DB, floor_data)[:, None]
-        model = _db_sum(trend + att, floor)
+        return ok, a, b, floor, att
+
+    def errors(self, cands: np.ndarray, grid: np.ndarray, att_grid: np.ndarray,
+               floor_data: np.ndarray) -> np.ndarray:
+        """Mean absolute dB error of each candidate cutoff in ``cands`` ``[K]`` (``floor_data``
+        from :meth:`floors`)."""
+        ok, a, b, floor, att = self.trend(cands, grid, att_grid, floor_data)
+        level = self.level
+        model = _db_sum(a[:, None] + b[:, None] * self.g + att, floor)
         data = _db_sum(np.broadcast_to(level[None, :], model.shape), floor)
         err = np.abs(data - model)[:, self.sel].mean(1)
         return np.where(ok, err, np.inf)

@@ -88,6 +88,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-guard", action="store_true",
                    help="do not bound the added band by the input's own level, frame by frame "
                    "(the guard keeps it from hissing on quiet music and in silences)")
+    p.add_argument("--no-compensate", action="store_true",
+                   help="do not undo a filter's roll-off above the cutoff where the input still "
+                   "holds the band (by default the fitted filter is inverted there, within "
+                   "the input's noise floor)")
     p.add_argument("--enhance-gentle", action="store_true",
                    help="also enhance an input whose roll-off is as gentle as music's own "
                    "(by default taken for its timbre and passed through)")
@@ -134,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         merge=not args.no_merge, chunk_seconds=args.chunk_seconds,
         overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
         clip_mode=args.clip_mode, guard=not args.no_guard,
-        pass_gentle=not args.enhance_gentle, progress=None if args.quiet else bars.advance)
+        pass_gentle=not args.enhance_gentle, compensate=not args.no_compensate,
+        progress=None if args.quiet else bars.advance)
     bars.total.close()
     unwritten = False
     if args.report is not None:
@@ -215,6 +220,10 @@ def _report_line(report: FileReport, *, verbose: bool) -> str:
         line += "".join(f"; warning: {w}" for w in report.warnings)
     if verbose or report.status == "skipped":
         line += f"; {report.message}"
+        if verbose and report.compensation_gain_db is not None:
+            lo, hi = report.compensation_band_hz or (0.0, 0.0)
+            line += (f"; roll-off compensated by up to {report.compensation_gain_db:.1f} dB "
+                     f"({lo / 1000:.1f}-{hi / 1000:.1f} kHz)")
         if verbose and report.guard_reduction_db is not None and report.guard_reduction_db < 0:
             line += (f"; guard lowered the added band by {-report.guard_reduction_db:.1f} dB "
                      f"({100 * (report.guard_limited_fraction or 0):.0f} % of frames)")

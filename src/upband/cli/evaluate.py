@@ -69,6 +69,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help=f"seed of the per-file degradation draws (default {DEFAULT_SEED})")
     p.add_argument("--no-guard", action="store_true",
                    help="no level guard on the models' added band (upband enhance --no-guard)")
+    p.add_argument("--no-compensate", action="store_true",
+                   help="no roll-off compensation (upband enhance --no-compensate)")
     p.add_argument("--no-merge", action="store_true",
                    help="score the models' raw output, as the papers do (default: the "
                    "do-no-harm merge of upband enhance)")
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                       visqol=not args.no_visqol, vggish=[str(v) for v in args.vggish],
                       seed=args.seed, best_of=args.best_of, merge=not args.no_merge,
                       vocoder=args.vocoder,
-                      guard=not args.no_guard,
+                      guard=not args.no_guard, compensate=not args.no_compensate,
                       force=args.force, command=command, on_file=on_file)
     except EvaluationError as err:
         print_error(str(err))
@@ -132,8 +134,8 @@ def _listening_test(args: argparse.Namespace, report: Path, designs: tuple[str, 
         report, data=args.data, protocol=args.protocol, models=names(args.models),
         baselines=names(args.baselines), split=args.split, limit_seconds=args.limit_seconds,
         device=args.device, seed=args.seed, merge=not args.no_merge, guard=not args.no_guard,
-        vocoder=args.vocoder, designs=designs, items=args.listening_items,
-        seconds=args.listening_seconds, force=args.force)
+        compensate=not args.no_compensate, vocoder=args.vocoder, designs=designs,
+        items=args.listening_items, seconds=args.listening_seconds, force=args.force)
     print(f"upband: listening test ({len(test.items)} items; "
           f"{', '.join(t.design for t in test.tests)}) in {test.path}; run: upband listen "
           f"{shlex.quote(str(test.path))}")

@@ -69,6 +69,10 @@ class FileReport:
     #: (dB, energy-weighted), and the share of STFT frames in which it lowered a band
     guard_reduction_db: float | None = None
     guard_limited_fraction: float | None = None
+    #: the roll-off compensation (None: not applied): its largest gain (dB) and the band it
+    #: raised by at least 1 dB (Hz)
+    compensation_gain_db: float | None = None
+    compensation_band_hz: tuple[float, float] | None = None
     seconds: float = 0.0
     #: what the listener should know although the file was written (printed on its line)
     warnings: list[str] = field(default_factory=list)
@@ -99,7 +103,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  overlap_seconds: float = OVERLAP_SECONDS, batch_size: int | None = None,
                  clip_mode: str = CLIP_MODES[0], guard: bool = True, pass_gentle: bool = True,
                  phase_repair: PhaseRepair = None, overwrite: bool = False, seed: int = 0,
-                 progress: Callable[[float], None] | None = None) -> FileReport:
+                 progress: Callable[[float], None] | None = None,
+                 compensate: bool = True) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
     What :func:`upband.enhance` does to an array, done to a file of any length: blocks of
@@ -132,6 +137,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         overwrite: replace an existing ``dst``.
         seed: the noise of a stochastic model (ignored by deterministic ones).
         progress: called with the seconds of input audio processed since the last call.
+        compensate: undo the fitted filter's roll-off where the input still holds the band
+            above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
 
     Returns:
         The :class:`FileReport`. The output has exactly ``round(frames * out_rate / in_rate)``
@@ -148,7 +155,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     src, dst = Path(src), Path(dst)
     check_output(src, dst, overwrite=overwrite)
     settings = Settings(sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode), guard, pass_gentle, seed)
+                        ClipPolicy(clip_mode), guard, pass_gentle, seed, compensate)
     info = audio.info(src)
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)
@@ -163,6 +170,11 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         report.duration_s = pipe.frames_in / info.sample_rate
         report.warnings.append(f"the file ends early: {report.duration_s:.1f} s decoded of the "
                                f"{info.duration:.1f} s its header gives (truncated?)")
+    if pipe.compensation is not None:
+        curves = pipe.compensation.curves
+        report.compensation_gain_db = round(curves.max_gain_db, 2)
+        lo, hi = curves.span_hz()
+        report.compensation_band_hz = (round(lo, 1), round(hi, 1))
     if pipe.guard is not None:
         report.guard_reduction_db = round(pipe.guard.stats.reduction_db, 3)
         report.guard_limited_fraction = round(pipe.guard.stats.limited_fraction, 4)

@@ -4,7 +4,7 @@
 
     input blocks ──resample──> model rate ──model stage──> model rate ──resample──┐
          │                                                                     v
-         └──────────resample──> output rate ──────────> LevelGuard ──> BandMerge ──> output
+         └──resample──> output rate ──> Compensation ──> LevelGuard ──> BandMerge ──> output
 
 :func:`choose_route` makes every decision about one input once: the output rate
 (:func:`output_rate` unless given), whether the model runs at all (not on an input that is
@@ -36,6 +36,7 @@ import numpy as np
 from upband import audio
 from upband.analysis import Bandwidth
 from upband.enhancement.chunking import ChunkRunner
+from upband.enhancement.compensation import Compensation, compensate
 from upband.enhancement.guard import LevelGuard
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
@@ -64,7 +65,9 @@ class Route:
     bounded by the input's own level first (:class:`~upband.enhancement.guard.LevelGuard`).
     ``own_rolloff``: the detected roll-off was gentle enough to be the music's own
     (:attr:`~upband.analysis.Bandwidth.gentle`) and was not taken for a cutoff: the input
-    counts as full band up to its own Nyquist.
+    counts as full band up to its own Nyquist. ``compensate``: the fitted filter's roll-off is
+    undone where the input still holds the band
+    (:mod:`~upband.enhancement.compensation`); a filter's roll-off only, not a codec's shelf.
     """
 
     input_rate: int
@@ -77,6 +80,7 @@ class Route:
     guard: bool = False
     model_channels: int = 2
     own_rolloff: bool = False
+    compensate: bool = False
 
     @property
     def joint_channels(self) -> bool:
@@ -128,7 +132,9 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
             cutoff = min(cutoff, audio.PASSBAND * input_rate / 2 / (1 + MERGE_TRANSITION))
     return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff,
                  guard=settings.guard and cutoff is not None, model_channels=model.channels,
-                 own_rolloff=own)
+                 own_rolloff=own,
+                 compensate=(settings.compensate and cutoff is not None and not own
+                             and bandwidth.codec == "none" and bandwidth.rolloff is not None))
 
 
 def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -148,6 +154,8 @@ def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         return x
     if route.merge_cutoff_hz is None:
         return m
+    if route.compensate:
+        x, m = compensate(route.bandwidth, route.output_rate, x, m)
     if route.guard:
         x, m = LevelGuard(route.merge_cutoff_hz, route.output_rate, x.shape[0],
                           joint=route.joint_channels).push(x, m, last=True)
@@ -200,6 +208,8 @@ class Pipeline:
         self._direct = audio.StreamResampler(sr_in, sr_out, c)
         self._stage = None if route.passthrough else stage
         self._merge = None
+        #: the roll-off compensation (None: not on this route, or nothing to compensate)
+        self.compensation: Compensation | None = None
         #: the level guard of the model's band (None: not on this route)
         self.guard: LevelGuard | None = None
         if self._stage is not None:
@@ -207,6 +217,8 @@ class Pipeline:
             self._from_model = audio.StreamResampler(sr_m, sr_out, c)
             if route.merge_cutoff_hz is not None:
                 self._merge = BandMerge(route.merge_cutoff_hz, sr_out, c)
+                if route.compensate:
+                    self.compensation = Compensation.for_input(route.bandwidth, sr_out, c)
                 if route.guard:
                     self.guard = LevelGuard(route.merge_cutoff_hz, sr_out, c,
                                             joint=route.joint_channels)
@@ -242,6 +254,8 @@ class Pipeline:
         n = min(self._x.shape[1], self._m.shape[1])
         x, m = self._x[:, :n], self._m[:, :n]
         self._x, self._m = self._x[:, n:], self._m[:, n:]
+        if self.compensation is not None:
+            x, m = self.compensation.push(x, m, last=last)
         if self.guard is not None:
             x, m = self.guard.push(x, m, last=last)
         return self._merge.push(x, m, last=last)

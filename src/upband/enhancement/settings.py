@@ -108,6 +108,8 @@ class Settings:
             (:attr:`upband.analysis.Bandwidth.gentle`) is taken for the recording's timbre,
             not a cutoff: such an input is not enhanced below its own Nyquist (False: enhance
             it above the fitted cutoff like any band-limited input).
+        compensate: undo the fitted filter's roll-off where the input still holds the band
+            above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
         seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
             restorer): the same seed gives the same output bit for bit, another seed another
             restoration; deterministic models ignore it.
@@ -122,6 +124,7 @@ class Settings:
     guard: bool = True
     pass_gentle: bool = True
     seed: int = 0
+    compensate: bool = True
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work (:class:`SpecError`), for the Python API and the

@@ -1,0 +1,186 @@
+"""Roll-off compensation: give back what a low-pass filter only attenuated.
+
+A filter does not remove the band above its cutoff at once: a zero-phase Butterworth 6 at
+11 025 Hz leaves the content at 12 kHz 11 dB down and at 14 kHz 25 dB down, still well above a
+16-bit file's noise floor. That part of the band is the *input's* own, and the exact inverse of
+the filter would give it back sample for sample (a gain in SNR no generated band can have).
+The detector has already fitted the filter (:class:`upband.analysis.detect.Rolloff`: a
+Butterworth template at the cutoff over a power-law trend, sinking into a floor); this module
+inverts that fit, as far as the input supports it:
+
+* **Inverse of the fitted filter.** The amplitude gain at frequency ``f`` is ``G = 10^(−A/20)``
+  for the template's zero-phase attenuation ``A`` (dB of power), evaluated as the detector does
+  (bilinear-warped ratio to the cutoff).
+* **Never above the music's own trend.** Blind, the filter's slope and the music's own
+  roll-off look alike: where the fitted template says "attenuated by 30 dB" but the input is
+  only 10 dB under its trend, the rest is the music's. ``A`` is therefore never taken deeper
+  than the input's measured drop below the trend plus ``HEADROOM_DB``: the compensated band
+  stays at least ``HEADROOM_DB`` under the trend.
+* **Only where the input holds signal.** The gain is blended with the identity by the Wiener
+  weight ``W = S / (S + N)`` of the filtered music's level ``S`` as the fit explains it (trend
+  + A) against the input's noise floor ``N`` above the cutoff, or ``DEPTH_DB`` under the trend
+  at the cutoff if that is higher (a float file has no floor): ``K = 1 + W (G − 1)``, at most
+  ``MAX_GAIN_DB``; 1 below the cutoff, rising over the merge's transition band above it (the
+  band the merge keeps stays the input's own; there the fitted filter takes at most 6 dB,
+  which the headroom leaves alone anyway). Where the band has sunk
+  into the floor nothing is amplified (the noise would be), and the model's band takes over.
+* **Joined to the model's band.** The model's output ``m`` becomes ``m + W (K x − m)``: its
+  band is replaced by the compensated input where that is reliable (``W`` near 1) and kept
+  where the input has nothing (``W`` near 0). ``K`` and ``W`` are fixed per file, so the stage
+  is linear-phase FIRs (frequency sampling, Kaiser window) applied as it streams, like the
+  merge.
+
+It runs only on a route that enhances a band-limited input whose roll-off is a filter's (not
+a codec's shelf: nothing is left above a brick wall; not a gentle roll-off passed through as
+the music's own). Chosen on the validation split of the project's corpus (35 files, Sulun &
+Davies' two filters; docs/results/compensation/README.md); ``HEADROOM_DB`` and ``MAX_GAIN_DB``
+trade the mean gain against the worst file: a dark piece whose own spectrum ends near the
+filter's cutoff is the case the limits are for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from upband.analysis.detect import Bandwidth, template_attenuation
+from upband.enhancement.merge import MERGE_TRANSITION
+
+#: The compensated band stays at least this far under the input's fitted trend (dB).
+HEADROOM_DB = 6.0
+#: Largest amplitude gain of the compensation (dB).
+MAX_GAIN_DB = 10.0
+#: Depth of the transition trusted under the trend at the cutoff (dB): deeper, the band is the
+#: model's even where the input's floor is lower still (a float or 24-bit file).
+DEPTH_DB = 60.0
+#: A compensation whose largest gain is below this is not worth running (dB).
+MIN_GAIN_DB = 0.1
+#: Frequency resolution of the FIRs: ``sample_rate / TAPS_DIVISOR`` taps (odd).
+TAPS_DIVISOR = 40
+#: Kaiser window of the FIR design.
+KAISER_BETA = 8.0
+#: The compensation stops this close to the input's own Nyquist (a resampled input's edge).
+NYQUIST_FRACTION = 0.98
+
+
+@dataclass(frozen=True)
+class Curves:
+    """The compensation of one input on a frequency grid: ``gain`` K (amplitude, ≥ 1) and
+    the model mix's ``weight`` W (0-1) at ``freqs`` (Hz)."""
+
+    freqs: np.ndarray
+    gain: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def max_gain_db(self) -> float:
+        """The largest gain (dB)."""
+        return float(20 * np.log10(self.gain.max()))
+
+    def span_hz(self, min_db: float = 1.0) -> tuple[float, float]:
+        """First and last frequency (Hz) where the gain is at least ``min_db`` (0, 0 if none)."""
+        on = self.freqs[self.gain >= 10 ** (min_db / 20)]
+        return (float(on[0]), float(on[-1])) if on.size else (0.0, 0.0)
+
+
+def curves(bandwidth: Bandwidth, sample_rate: int, points: int = 4097, *,
+           headroom_db: float = HEADROOM_DB, max_gain_db: float = MAX_GAIN_DB) -> Curves | None:
+    """The compensation of an input with ``bandwidth``, at output rate ``sample_rate`` (Hz), on
+    ``points`` frequencies from 0 to Nyquist; None when there is nothing to compensate: full
+    band, silent, no fit, a codec's shelf, or a largest gain under ``MIN_GAIN_DB``.
+    ``headroom_db`` and ``max_gain_db``: the limits of the module doc (other values for the
+    tuning script, scripts/eval_compensation.py)."""
+    fit = bandwidth.rolloff
+    if (fit is None or bandwidth.full_band or bandwidth.silent or bandwidth.codec != "none"
+            or not bandwidth.template):
+        return None
+    freqs = np.linspace(0.0, sample_rate / 2, points)
+    f = np.maximum(freqs, 1.0)
+    att = template_attenuation(bandwidth.template, f, bandwidth.cutoff_hz,
+                               bandwidth.sample_rate)
+    bands = np.asarray(fit.bands)
+    level = np.interp(np.log2(f), np.log2(bands), np.asarray(fit.level))
+    trend = fit.trend(f)
+    expected = 10 ** ((trend + att) / 10)  # the filtered music, as the fit explains it
+    floor = max(fit.floor_db, float(fit.trend(bandwidth.cutoff_hz)) - DEPTH_DB)
+    weight = expected / (expected + 10 ** (floor / 10))
+    weight[freqs >= NYQUIST_FRACTION * bandwidth.sample_rate / 2] = 0.0
+    # the inverse, never deeper than the input's own drop under its trend, less the headroom
+    att = np.maximum(att, np.minimum(0.0, level - trend + headroom_db))
+    gain = np.clip(1 + weight * (10 ** (-att / 20) - 1), 1.0, 10 ** (max_gain_db / 20))
+    # the band the merge keeps is the input's own: no gain below the cutoff, and a
+    # raised-cosine ramp up to full gain over the merge's transition band
+    ramp = np.clip((freqs / bandwidth.cutoff_hz - 1) / MERGE_TRANSITION, 0.0, 1.0)
+    gain = 1 + (gain - 1) * (0.5 - 0.5 * np.cos(np.pi * ramp))
+    out = Curves(freqs, gain, weight)
+    return out if out.max_gain_db >= MIN_GAIN_DB else None
+
+
+def fir(response: np.ndarray, taps: int) -> np.ndarray:
+    """Linear-phase FIR of odd length ``taps`` whose (zero-phase) response approximates
+    ``response``, sampled on an even grid from 0 to Nyquist (frequency sampling, Kaiser)."""
+    h = np.fft.irfft(response, n=2 * (len(response) - 1))
+    half = taps // 2
+    h = np.concatenate([h[-half:], h[:half + 1]])
+    return h * signal.windows.kaiser(taps, KAISER_BETA)
+
+
+class Compensation:
+    """Streams the compensation: ``push(x, m, last)`` takes aligned input and model blocks
+    (``[C, n]``, output rate) and returns ``(K x, m + W (K x − m))``, the samples that are
+    final (all of them once ``last``); in one pass or in blocks, the same output."""
+
+    def __init__(self, curves: Curves, sample_rate: int, channels: int) -> None:
+        self.curves = curves
+        taps = 2 * (sample_rate // (2 * TAPS_DIVISOR)) + 1
+        self._k = fir(curves.gain, taps)
+        self._wk = fir(curves.weight * curves.gain, taps)
+        self._w = fir(curves.weight, taps)
+        self.delay = taps // 2
+        self._x = np.zeros((channels, self.delay))  # history, zero before the start
+        self._m = np.zeros((channels, self.delay))
+
+    @classmethod
+    def for_input(cls, bandwidth: Bandwidth, sample_rate: int, channels: int
+                  ) -> Compensation | None:
+        """The compensation of an input with ``bandwidth`` at ``sample_rate``, or None."""
+        found = curves(bandwidth, sample_rate)
+        return None if found is None else cls(found, sample_rate, channels)
+
+    def push(self, x: np.ndarray, m: np.ndarray, last: bool = False
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Feed aligned blocks ``x`` and ``m`` (``[C, n]``); return the final compensated
+        input and model blocks (float32 ``[C, k]`` each)."""
+        self._x = np.concatenate([self._x, x.astype(np.float64)], axis=1)
+        self._m = np.concatenate([self._m, m.astype(np.float64)], axis=1)
+        if last:
+            pad = np.zeros((self._x.shape[0], self.delay))
+            self._x = np.concatenate([self._x, pad], axis=1)
+            self._m = np.concatenate([self._m, pad], axis=1)
+        n = self._x.shape[1] - 2 * self.delay
+        if n <= 0:
+            empty = np.zeros((self._x.shape[0], 0), np.float32)
+            return empty, empty
+        xs, ms = self._x[:, :n + 2 * self.delay], self._m[:, :n + 2 * self.delay]
+
+        def conv(a: np.ndarray, h: np.ndarray) -> np.ndarray:
+            return signal.oaconvolve(a, h[None], mode="valid", axes=1)
+
+        xc = conv(xs, self._k)
+        mc = ms[:, self.delay:self.delay + n] + conv(xs, self._wk) - conv(ms, self._w)
+        self._x, self._m = self._x[:, n:], self._m[:, n:]
+        return xc.astype(np.float32), mc.astype(np.float32)
+
+
+def compensate(bandwidth: Bandwidth, sample_rate: int, x: np.ndarray, m: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """:class:`Compensation` in one pass over whole signals (``x`` and ``m`` unchanged where
+    there is nothing to compensate)."""
+    stage = Compensation.for_input(bandwidth, sample_rate, x.shape[0])
+    return (x, m) if stage is None else stage.push(x, m, last=True)
+
+
+__all__ = ["HEADROOM_DB", "MAX_GAIN_DB", "Compensation", "Curves", "compensate", "curves",
+           "fir"]

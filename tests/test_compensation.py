@@ -1,0 +1,206 @@
+"""Roll-off compensation (issue 13): what a filter only attenuated is given back, within the
+input's noise floor, streamed exactly, on a filter's roll-off and never on a codec's shelf."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from upband import audio
+from upband.analysis import detect_bandwidth
+from upband.cli import main
+from upband.degrade import lowpass, mp3
+from upband.enhancement import UNITTEST_MODEL, Settings, choose_route, enhance, load_enhancer
+from upband.enhancement.compensation import (
+    MAX_GAIN_DB,
+    Compensation,
+    compensate,
+    curves,
+)
+from upband.enhancement.pipeline import route_output
+from upband.models.base import WaveModel
+
+SR = 44100
+CUTOFF = 11025.0
+
+
+def _pink(seconds: float = 6.0, seed: int = 0) -> np.ndarray:
+    """Stereo noise falling 3 dB per octave to 22 kHz, 16-bit quantised (a music-like trend
+    with a real noise floor)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    spec = rng.standard_normal((2, n // 2 + 1)) + 1j * rng.standard_normal((2, n // 2 + 1))
+    f = np.fft.rfftfreq(n, 1 / SR)
+    spec *= 1 / np.sqrt(np.maximum(f, 20.0))
+    x = np.fft.irfft(spec, n=n)
+    x *= 0.1 / x.std()
+    return _pcm16(x)
+
+
+def _pcm16(x: np.ndarray) -> np.ndarray:
+    return (np.round(np.asarray(x, np.float64) * 32768) / 32768).astype(np.float32)
+
+
+class _Same(WaveModel):
+    """A model that adds nothing (its output is its input)."""
+
+    name = "test-same"
+
+    def __init__(self) -> None:
+        super().__init__(channels=2, stride=1)
+        self.scale = torch.nn.Parameter(torch.tensor(0.0))
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+    def _receptive_field(self) -> int:
+        return 1
+
+
+def _snr(ref: np.ndarray, y: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(ref ** 2) / np.sum((ref - y) ** 2)))
+
+
+def _filtered(spec: str = "butter:6", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    clean = _pink(seed=seed)
+    low = lowpass(clean, SR, CUTOFF, spec).astype(np.float32)
+    return clean, _pcm16(low)
+
+
+@pytest.mark.parametrize("spec", ["butter:6", "cheby1:6", "butter:8"])
+def test_gives_back_what_a_filter_attenuated(spec: str) -> None:
+    clean, low = _filtered(spec)
+    found = detect_bandwidth(low, SR)
+    assert found.codec == "none" and not found.gentle and found.rolloff is not None
+    c = curves(found, SR)
+    assert c is not None
+    assert np.all(c.gain >= 1.0) and c.max_gain_db <= MAX_GAIN_DB + 1e-9
+    assert np.all((c.weight >= 0) & (c.weight <= 1))
+    assert c.max_gain_db > 3.0
+    lo, hi = c.span_hz()
+    assert 0.95 * CUTOFF < lo < 1.15 * CUTOFF < hi < 1.7 * CUTOFF
+    xc, _ = compensate(found, SR, low, low)
+    gain = _snr(clean, xc) - _snr(clean, low)
+    assert gain > 0.08, gain
+    # the band between the cutoff and 14 kHz comes back towards the original's level
+    f = np.fft.rfftfreq(low.shape[1], 1 / SR)
+    band = (f > CUTOFF * 1.05) & (f < 14000)
+
+    def level(x: np.ndarray) -> float:
+        return float(10 * np.log10(np.mean(np.abs(np.fft.rfft(x)[:, band]) ** 2)))
+
+    assert level(clean) - level(xc) < level(clean) - level(low) - 0.5
+    # and never above the trend less the headroom: not louder than the original there
+    assert level(xc) < level(clean) + 0.5
+
+
+def test_the_models_band_is_replaced_only_where_the_input_holds_it() -> None:
+    _, low = _filtered()
+    found = detect_bandwidth(low, SR)
+    c = curves(found, SR)
+    assert c is not None
+    # well above the cutoff the input has sunk into its floor: the weight is (almost) zero
+    assert c.weight[c.freqs > 1.8 * CUTOFF].max() < 0.05
+    assert c.weight[c.freqs < 0.5 * CUTOFF].min() > 0.99
+    # a "model" that adds a loud band: kept where the weight is zero, replaced where it is one
+    rng = np.random.default_rng(3)
+    m = low + lowpass(0.05 * rng.standard_normal(low.shape), SR, 19000.0, "butter:8"
+                      ).astype(np.float32)
+    _, mc = compensate(found, SR, low, m)
+    inner = slice(SR // 10, -SR // 10)  # away from the signal's edges
+    f = np.fft.rfftfreq(low[:, inner].shape[1], 1 / SR)
+    top = (f > 1.6 * CUTOFF) & (f < 19000)
+
+    def band(x: np.ndarray, sel: np.ndarray) -> float:
+        return float(np.mean(np.abs(np.fft.rfft(x[:, inner])[:, sel]) ** 2))
+
+    assert band(mc - m, top) < 1e-4 * band(m - low, top)
+    # where the weight is one (below the cutoff), the output is the compensated input
+    below = f < 0.5 * CUTOFF
+    assert band(mc - low, below) < 1e-4 * band(m - low, below)
+
+
+def test_streaming_equals_one_pass() -> None:
+    _, low = _filtered(seed=1)
+    low = low[:, :SR * 3]
+    found = detect_bandwidth(low, SR)
+    m = low + 0.01 * np.random.default_rng(4).standard_normal(low.shape).astype(np.float32)
+    whole = Compensation.for_input(found, SR, 2)
+    assert whole is not None
+    xw, mw = whole.push(low, m, last=True)
+    assert xw.shape == low.shape and mw.shape == m.shape
+    stream = Compensation.for_input(found, SR, 2)
+    assert stream is not None
+    xs, ms, start = [], [], 0
+    for size in np.random.default_rng(5).integers(1, 9000, 100):
+        end = min(low.shape[1], start + int(size))
+        a, b = stream.push(low[:, start:end], m[:, start:end], last=end == low.shape[1])
+        xs.append(a)
+        ms.append(b)
+        start = end
+        if end == low.shape[1]:
+            break
+    assert np.abs(np.concatenate(xs, axis=1) - xw).max() < 1e-6
+    assert np.abs(np.concatenate(ms, axis=1) - mw).max() < 1e-6
+
+
+def test_no_compensation_for_a_codec_shelf_full_band_or_gentle_input() -> None:
+    clean = _pink(4.0, seed=2)
+    coded = mp3(clean, SR, 64)
+    found = detect_bandwidth(coded, SR)
+    assert found.codec != "none" and curves(found, SR) is None
+    full = detect_bandwidth(clean, SR)
+    assert full.full_band and full.rolloff is None and curves(full, SR) is None
+    model = load_enhancer(UNITTEST_MODEL, device="cpu")
+    gentle = detect_bandwidth(lowpass(clean, SR, 3000.0, "butter:4").astype(np.float32), SR)
+    assert gentle.gentle
+    assert not choose_route(gentle, SR, 2, model, Settings()).compensate
+    assert not choose_route(found, SR, 2, model, Settings()).compensate
+    _, low = _filtered()
+    steep = detect_bandwidth(low, SR)
+    assert choose_route(steep, SR, 2, model, Settings()).compensate
+    assert not choose_route(steep, SR, 2, model, Settings(compensate=False)).compensate
+    assert not choose_route(steep, SR, 2, model, Settings(merge=False)).compensate
+
+
+def test_enhance_streams_what_route_output_computes_and_can_be_turned_off() -> None:
+    clean, low = _filtered()
+    model = load_enhancer(UNITTEST_MODEL, device="cpu")
+    y, _ = enhance(low, SR, model=model, device="cpu", clip_mode="none",
+                   chunk_seconds=1.5, guard=False)
+    off, _ = enhance(low, SR, model=model, device="cpu", clip_mode="none",
+                     chunk_seconds=1.5, guard=False, compensate=False)
+    found = detect_bandwidth(low, SR)
+    route = choose_route(found, SR, 2, model, Settings(guard=False))
+    m, _ = enhance(low, SR, model=model, device="cpu", clip_mode="none", chunk_seconds=1.5,
+                   merge=False)
+    assert np.abs(route_output(route, low, np.asarray(m)) - y).max() < 1e-4
+    assert np.abs(y - off).max() > 1e-3
+    # with a model that adds nothing, the output is the compensated input: nearer the original
+    same, _ = enhance(low, SR, model=_Same().eval(), device="cpu", clip_mode="none")
+    plain, _ = enhance(low, SR, model=_Same().eval(), device="cpu", clip_mode="none",
+                       compensate=False)
+    assert np.abs(plain - low).max() < 1e-5
+    assert _snr(clean, same) > _snr(clean, plain) + 0.08
+
+
+def test_report_and_command_line(tmp_path: Path) -> None:
+    _, low = _filtered()
+    src = tmp_path / "low.wav"
+    audio.write(src, low, SR, subtype="PCM_16")
+    for flag, name in (([], "on"), (["--no-compensate"], "off")):
+        report = tmp_path / f"{name}.json"
+        assert main(["enhance", str(src), "-o", str(tmp_path / f"{name}.wav"), "--model",
+                     UNITTEST_MODEL, "--device", "cpu", "--report", str(report), "-q",
+                     *flag]) == 0
+        (record,) = json.loads(report.read_text())
+        if name == "on":
+            assert 3.0 < record["compensation_gain_db"] <= MAX_GAIN_DB
+            lo, hi = record["compensation_band_hz"]
+            assert lo < 1.15 * CUTOFF < hi
+        else:
+            assert record["compensation_gain_db"] is None
