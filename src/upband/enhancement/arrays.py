@@ -29,8 +29,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
             batch_size: int | None = None, clip_mode: str = CLIP_MODES[0], guard: bool = True,
             pass_gentle: bool = True, phase_repair: PhaseRepair = None,
-            bandwidth: Bandwidth | None = None, seed: int = 0,
-            compensate: bool = True) -> tuple[Any, int]:
+            bandwidth: Bandwidth | None = None, seed: int = 0, compensate: bool = True
+            ) -> tuple[Any, int]:
     """Restore the high band of ``wav``, a signal in memory.
 
     The input's effective bandwidth is detected, the model runs at its own rate in chunks, and
@@ -55,16 +55,14 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             (``"limit"``: a look-ahead limiter, :mod:`upband.enhancement.limiter`; every other
             sample is left as it is), scaled down to full scale as a whole (``"rescale"``),
             clipped (``"clamp"``) or left (``"none"``). Not applied to an unchanged input.
-        guard: bound the band the model adds by the input's own level, frame by frame
-            (:mod:`upband.enhancement.guard`; with the merge only).
+        guard: bound the added band by the input's own level (:mod:`upband.enhancement.guard`).
         pass_gentle: take a roll-off as gentle as music's own (:attr:`upband.analysis.
             Bandwidth.gentle`) for the recording's timbre (False: enhance it like any other).
         phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
             True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if known (skips detection).
         seed: the noise of a stochastic model (ignored by deterministic ones).
-        compensate: undo the fitted filter's roll-off where the input still holds the band
-            above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
+        compensate: undo a filter's roll-off where the input still holds the band.
 
     Returns:
         ``(enhanced, rate)``: ``enhanced`` of the input's type (numpy, or a CPU tensor) and
@@ -72,9 +70,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         ``rate`` in Hz.
 
     Raises:
-        SpecError: bad shape (more than ``MAX_CHANNELS`` channels: a ``[T, C]`` array), no
-            samples, a sample rate outside what upband reads, non-finite samples or unknown
-            ``clip_mode``.
+        SpecError: bad shape (over ``MAX_CHANNELS`` channels: a ``[T, C]`` array), no samples,
+            a rate upband does not read, non-finite samples or unknown ``clip_mode``.
         ModelError: a model that cannot be loaded.
     """
     settings = Settings(output_sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,

@@ -104,7 +104,7 @@ def curves(bandwidth: Bandwidth, sample_rate: int, points: int = 4097, *,
     level = np.interp(np.log2(f), np.log2(bands), np.asarray(fit.level))
     trend = fit.trend(f)
     expected = 10 ** ((trend + att) / 10)  # the filtered music, as the fit explains it
-    floor = max(fit.floor_db, float(fit.trend(bandwidth.cutoff_hz)) - DEPTH_DB)
+    floor = max(fit.floor_db, float(fit.trend(np.array(bandwidth.cutoff_hz))) - DEPTH_DB)
     weight = expected / (expected + 10 ** (floor / 10))
     weight[freqs >= NYQUIST_FRACTION * bandwidth.sample_rate / 2] = 0.0
     # the inverse, never deeper than the input's own drop under its trend, less the headroom

@@ -128,8 +128,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             (``"limit"``: a look-ahead limiter, :mod:`upband.enhancement.limiter`; every other
             sample is left as it is), scaled down as a whole (``"rescale"``, which costs a
             second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
-        guard: bound the band the model adds by the input's own level, frame by frame
-            (:mod:`upband.enhancement.guard`; with the merge only).
+        guard: bound the added band by the input's own level (:mod:`upband.enhancement.guard`).
         pass_gentle: take a roll-off as gentle as music's own (:attr:`upband.analysis.
             Bandwidth.gentle`) for the recording's timbre (False: enhance it like any other).
         phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
@@ -137,8 +136,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         overwrite: replace an existing ``dst``.
         seed: the noise of a stochastic model (ignored by deterministic ones).
         progress: called with the seconds of input audio processed since the last call.
-        compensate: undo the fitted filter's roll-off where the input still holds the band
-            above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
+        compensate: undo a filter's roll-off where the input still holds the band
+            (:mod:`upband.enhancement.compensation`; with the merge only).
 
     Returns:
         The :class:`FileReport`. The output has exactly ``round(frames * out_rate / in_rate)``
@@ -170,6 +169,17 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         report.duration_s = pipe.frames_in / info.sample_rate
         report.warnings.append(f"the file ends early: {report.duration_s:.1f} s decoded of the "
                                f"{info.duration:.1f} s its header gives (truncated?)")
+    _stage_stats(report, pipe)
+    if limiter is not None:
+        report.limit_overs = limiter.stats.overs
+        report.limited_samples = limiter.stats.limited
+        report.limit_reduction_db = round(limiter.stats.reduction_db, 3)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _stage_stats(report: FileReport, pipe: Pipeline) -> None:
+    """What the roll-off compensation and the level guard did, into ``report``."""
     if pipe.compensation is not None:
         curves = pipe.compensation.curves
         report.compensation_gain_db = round(curves.max_gain_db, 2)
@@ -178,12 +188,6 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if pipe.guard is not None:
         report.guard_reduction_db = round(pipe.guard.stats.reduction_db, 3)
         report.guard_limited_fraction = round(pipe.guard.stats.limited_fraction, 4)
-    if limiter is not None:
-        report.limit_overs = limiter.stats.overs
-        report.limited_samples = limiter.stats.limited
-        report.limit_reduction_db = round(limiter.stats.reduction_db, 3)
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _model_for(src: Path, model: ModelSpec, device: str, phase_repair: PhaseRepair
