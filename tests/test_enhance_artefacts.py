@@ -77,10 +77,10 @@ def test_restored_band_stays_below_the_original_in_silences(
 
 @pytest.mark.xfail(strict=True, reason="upband-default (stft-restore) adds a band about 39 dB "
                    "below the original's above 14 kHz here, but that faint band has peaks up to "
-                   "13.3 dB over its median (17 over 6 dB), the largest at 17.26 kHz where "
-                   "its copy-up's second patch begins (its source jumps from 11.5 back to "
-                   "5.8 kHz); "
-                   "upband-arunet-s: 8.8 dB, its PQMF tone. Issue 13's target is not met")
+                   "9.0 dB over its median (10 over 6 dB), the largest at 17.38 kHz, near "
+                   "where its copy-up's second patch begins (17.26 kHz: its source jumps from "
+                   "11.5 back to 5.8 kHz; 13.3 dB there before the guard notched from the first "
+                   "frame); upband-arunet-s: 8.2 dB. Issue 13's target is not met")
 def test_no_fixed_frequency_peak_in_the_restored_band(
         piece: tuple[np.ndarray, np.ndarray]) -> None:
     f, height = peaks_db(piece[1])
