@@ -179,3 +179,49 @@ def test_no_hole_between_the_kept_and_the_restored_band_of_an_upsampled_file() -
     edge = _band_level(y, rate, 10300, 11300)  # where the old merge left the input's roll-off
     above = _band_level(y, rate, 11300, 13000)
     assert edge > min(kept, above) - 3.0, (kept, edge, above)  # before: a 6 dB hole
+
+
+def _white_below(cutoff: float, seconds: float = 4.0) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    n = int(seconds * SR)
+    spec = np.fft.rfft(0.01 * rng.standard_normal((2, n)))
+    spec[:, np.fft.rfftfreq(n, 1 / SR) > cutoff] = 0
+    return np.fft.irfft(spec, n).astype(np.float32)
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_floor_fill_brings_an_empty_band_to_its_bound_less_fill_db(joint: bool) -> None:
+    x = _white_below(CUTOFF)
+    for fill in (10.0, 20.0):
+        _, m = LevelGuard(CUTOFF, SR, 2, joint=joint, fill_db=fill).push(x, x, last=True)
+        inner = m[:, SR:-SR]
+        p = np.abs(np.fft.rfft(inner)) ** 2
+        f = np.fft.rfftfreq(inner.shape[1], 1 / SR)
+        ref = p[:, (f > CUTOFF / 2) & (f < CUTOFF)].mean()
+        # a flat input: its bound is the reference band's level (+ the margin the fill skips)
+        for lo, hi in ((9000.0, 11000.0), (15000.0, 17000.0), (19000.0, 21000.0)):
+            level = 10 * np.log10(p[:, (f > lo) & (f < hi)].mean() / ref)
+            assert abs(level + fill) < 1.0, (fill, lo, level)
+    _, none = LevelGuard(CUTOFF, SR, 2, joint=joint).push(x, x, last=True)
+    np.testing.assert_allclose(none, x, atol=1e-6)  # no fill: the identity stays the identity
+
+
+def test_floor_fill_streams_and_stays_out_of_silences() -> None:
+    x = _notes(4.0)
+    x = lowpass(x, SR, CUTOFF, "butter:8").astype(np.float32)
+    _, whole = LevelGuard(CUTOFF, SR, 2, fill_db=15.0).push(x, x, last=True)
+    guard = LevelGuard(CUTOFF, SR, 2, fill_db=15.0)
+    parts, start = [], 0
+    for size in np.random.default_rng(3).integers(1, 20000, 100):
+        end = min(x.shape[1], start + int(size))
+        parts.append(guard.push(x[:, start:end], x[:, start:end], last=end == x.shape[1])[1])
+        start = end
+        if end == x.shape[1]:
+            break
+    assert np.abs(np.concatenate(parts, axis=1) - whole).max() < 1e-6
+    # the fill follows the music: in the silent gaps it is far below the notes
+    band = _band_db(whole, 12000.0)
+    gaps = _gaps(4.0)
+    assert np.median(band[gaps]) < np.median(band[~gaps]) - 20
+    # and it is there at all: the band above the cutoff rose where the notes play
+    assert np.median(band[~gaps]) > np.median(_band_db(x, 12000.0)[~gaps]) + 10
