@@ -77,10 +77,6 @@ STEP_FRAMES = 128
 #: In every frame no bin of the added band may exceed its 1/3-octave band's mean power by
 #: more than this factor (9 dB; white noise does so in 0.03 % of its bins).
 PEAK = 10 ** 0.9
-#: The floor fill of the pipeline's guard (:class:`LevelGuard` ``fill_db``; None: none).
-FILL_DB: float | None = None
-#: Seed of the floor fill's noise.
-FILL_SEED = 20261206
 _EPS = 1e-20
 
 
@@ -123,7 +119,7 @@ class LevelGuard:
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,
-                 joint: bool = True, fill_db: float | None = None) -> None:
+                 joint: bool = True) -> None:
         self.n = fft_size(sample_rate)
         self.hop = self.n // OVERLAP
         self.window = np.hanning(self.n + 1)[:-1]
@@ -157,9 +153,6 @@ class LevelGuard:
         self._tone_frames = 0
         self._longterm: np.ndarray | None = None  # [G, bins above the cutoff]
         self._notch = np.ones((groups, len(freqs) - kc))
-        #: the floor fill: no band quieter than its bound less this (dB); None: no fill
-        self.fill_db = fill_db
-        self._filled = 0  # frames filled so far (the noise's counter)
 
     def push(self, x: np.ndarray, m: np.ndarray, last: bool = False
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -226,32 +219,11 @@ class LevelGuard:
         gains = level_gain * spike * self._notches(guarded * spike ** 2)
         self.stats.energy_in += float(np.sum(_power(spec_m, False)) / self.pnorm)
         out[..., kc:] = spec_x[..., kc:] + gains * added
-        if self.fill_db is not None:
-            have = bands(px[..., kc - lo:]) + bands(pd * gains ** 2)
-            target = 10 ** ((bound_db - MARGIN_DB - self.fill_db) / 10)
-            need = np.where(ref_db[..., None] > SILENT_DB, np.maximum(target - have, 0.0), 0.0)
-            out[..., kc:] += self._fill(np.repeat(need, self.counts, axis=-1), out.shape[0])
         self.stats.frames += fx.shape[1]
         kept = (pd * gains ** 2).sum(axis=(0, 2))  # what it lowered: the bound, spikes, tones
         self.stats.limited_frames += int(np.sum(kept < pd.sum(axis=(0, 2)) * (1 - 1e-6)))
         self.stats.energy_out += float(np.sum(_power(out[..., kc:], False)) / self.pnorm)
         return sp_fft.irfft(out, n=self.n, axis=-1, workers=-1) * w / self.norm
-
-    def _fill(self, need: np.ndarray, channels: int) -> np.ndarray:
-        """Noise bins of power ``need`` (``[G, K, bins]``, per bin, the bound's units) for the
-        frames in order: Gaussian, the same in every channel of a group, drawn per frame from
-        a fixed seed and the frame's index (a stream gives the same noise in any blocks)."""
-        g, k, bins = need.shape
-        z = np.empty((k, bins), np.complex128)
-        for i in range(k):
-            rng = np.random.Generator(np.random.Philox(key=FILL_SEED, counter=self._filled))
-            z[i] = rng.standard_normal(bins) + 1j * rng.standard_normal(bins)
-            self._filled += 1
-        share = channels if g == 1 else 1  # a joint group's power is summed over channels
-        # E|z|^2 = 2; independent frames overlap-add in power: OVERLAP frames cover a sample
-        amp = np.sqrt(need * self.pnorm * OVERLAP / 2 / share)
-        out = amp * z[None]
-        return np.broadcast_to(out, (channels, k, bins)) if g == 1 else out
 
     def _notches(self, power: np.ndarray) -> np.ndarray:
         """Per frame, the gain of every bin above the cutoff that takes the persistent tones of

@@ -37,7 +37,6 @@ from upband import audio
 from upband.analysis import Bandwidth
 from upband.enhancement.chunking import ChunkRunner
 from upband.enhancement.compensation import Compensation, compensate
-from upband.enhancement import guard
 from upband.enhancement.guard import LevelGuard
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
@@ -159,8 +158,7 @@ def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         x, m = compensate(route.bandwidth, route.output_rate, x, m)
     if route.guard:
         x, m = LevelGuard(route.merge_cutoff_hz, route.output_rate, x.shape[0],
-                          joint=route.joint_channels, fill_db=guard.FILL_DB
-                          ).push(x, m, last=True)
+                          joint=route.joint_channels).push(x, m, last=True)
     return BandMerge(route.merge_cutoff_hz, route.output_rate, x.shape[0]).push(x, m, last=True)
 
 
@@ -223,8 +221,7 @@ class Pipeline:
                     self.compensation = Compensation.for_input(route.bandwidth, sr_out, c)
                 if route.guard:
                     self.guard = LevelGuard(route.merge_cutoff_hz, sr_out, c,
-                                            joint=route.joint_channels,
-                                            fill_db=guard.FILL_DB)
+                                            joint=route.joint_channels)
         self._x = np.zeros((c, 0), np.float32)
         self._m = np.zeros((c, 0), np.float32)
 
