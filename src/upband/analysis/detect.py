@@ -375,11 +375,16 @@ def _templates() -> tuple[tuple[str, np.ndarray, np.ndarray], ...]:
     return tuple((name, log_ratio, np.maximum(att, -300.0)) for name, att in shapes)
 
 
+def _template(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(log2 ratio grid, zero-phase attenuation dB) of the template called ``name``."""
+    return next((g, a) for n, g, a in _templates() if n == name)
+
+
 def template_attenuation(template: str, freqs: np.ndarray, cutoff_hz: float, sample_rate: int
                          ) -> np.ndarray:
     """Zero-phase attenuation (dB of power, ≤ 0) of the fitted ``template`` with cutoff
     ``cutoff_hz`` at ``freqs`` (Hz), evaluated as the fit does (bilinear-warped ratio)."""
-    grid, att_grid = next((g, a) for name, g, a in _templates() if name == template)
+    grid, att_grid = _template(template)
     tan_f = np.tan(np.pi * np.minimum(np.asarray(freqs, np.float64), 0.4999 * sample_rate)
                    / sample_rate)
     ratio = np.maximum(tan_f, 1e-12) / math.tan(math.pi * cutoff_hz / sample_rate)
@@ -430,7 +435,7 @@ def _rolloff(bands: np.ndarray, level: np.ndarray, sr: int, cutoff: float, templ
     """The trend of ``template`` at ``cutoff`` as :class:`_Fit` fitted it, and the floor: the
     5th percentile of the spectrum above the cutoff."""
     fit = _Fit(bands, level, sr, eval_from=0.0)
-    grid, att_grid = next((g, a) for name, g, a in _templates() if name == template)
+    grid, att_grid = _template(template)
     cands = np.array([cutoff])
     floor = fit.floors(cands)
     ok, a, b = fit.trend(cands, grid, att_grid, floor)[:3]

@@ -22,8 +22,8 @@ inverts that fit, as far as the input supports it:
   at the cutoff if that is higher (a float file has no floor): ``K = 1 + W (G − 1)``, at most
   ``MAX_GAIN_DB``; 1 below the cutoff, rising over the merge's transition band above it (the
   band the merge keeps stays the input's own; there the fitted filter takes at most 6 dB,
-  which the headroom leaves alone anyway). Where the band has sunk
-  into the floor nothing is amplified (the noise would be), and the model's band takes over.
+  which the headroom leaves alone anyway). Where the band has sunk into the floor nothing is
+  amplified (the noise would be), and the model's band takes over.
 * **Joined to the model's band.** The model's output ``m`` becomes ``m + W (K x − m)``: its
   band is replaced by the compensated input where that is reliable (``W`` near 1) and kept
   where the input has nothing (``W`` near 0). ``K`` and ``W`` are fixed per file, so the stage
