@@ -160,6 +160,9 @@ def test_no_compensation_for_a_codec_shelf_full_band_or_gentle_input() -> None:
     assert gentle.gentle
     assert not choose_route(gentle, SR, 2, model, Settings()).compensate
     assert not choose_route(found, SR, 2, model, Settings()).compensate
+    high = detect_bandwidth(_pcm16(lowpass(clean, SR, 16000.0, "butter:6")), SR)
+    assert high.codec == "none" and high.rolloff is not None and high.cutoff_hz > 15000
+    assert curves(high, SR) is None  # where codecs cut: left alone
     _, low = _filtered()
     steep = detect_bandwidth(low, SR)
     assert choose_route(steep, SR, 2, model, Settings()).compensate

