@@ -12,10 +12,12 @@ import torch
 
 from upband import audio
 from upband.analysis import detect_bandwidth
+from upband.analysis.detect import template_attenuation
 from upband.cli import main
 from upband.degrade import lowpass, mp3
 from upband.enhancement import UNITTEST_MODEL, Settings, choose_route, enhance, load_enhancer
 from upband.enhancement.compensation import (
+    DEPTH_DB,
     MAX_GAIN_DB,
     Compensation,
     compensate,
@@ -207,3 +209,17 @@ def test_report_and_command_line(tmp_path: Path) -> None:
             assert lo < 1.15 * CUTOFF < hi
         else:
             assert record["compensation_gain_db"] is None
+
+
+def test_a_float_file_without_a_floor_keeps_the_models_band_where_the_fit_runs_deep() -> None:
+    clean = _pink(seed=4)
+    low = lowpass(clean, SR, CUTOFF, "butter:6").astype(np.float32)  # float: no 16-bit floor
+    found = detect_bandwidth(low, SR)
+    assert found.rolloff is not None and found.rolloff.floor_db < found.rolloff.trend(
+        np.array(CUTOFF)) - DEPTH_DB - 20  # the data's own floor is far below the depth
+    c = curves(found, SR)
+    assert c is not None
+    # the weight still falls to zero where the fitted filter has taken DEPTH_DB and more
+    att = template_attenuation(found.template, c.freqs, found.cutoff_hz, SR)
+    assert c.weight[att < -(DEPTH_DB + 20)].max() < 0.02
+    assert c.weight[(att > -10) & (c.freqs < CUTOFF)].min() > 0.99
