@@ -91,6 +91,15 @@ class Curves:
         return (float(on[0]), float(on[-1])) if on.size else (0.0, 0.0)
 
 
+def applies(bandwidth: Bandwidth) -> bool:
+    """Whether an input with ``bandwidth`` has a filter's roll-off to compensate: a fit below
+    full band, not a codec's shelf, a cutoff under ``MAX_CUTOFF_HZ`` (the one test, for the
+    route and for :func:`curves`)."""
+    return (bandwidth.rolloff is not None and not bandwidth.full_band and not bandwidth.silent
+            and bandwidth.codec == "none" and bool(bandwidth.template)
+            and bandwidth.cutoff_hz < MAX_CUTOFF_HZ)
+
+
 def curves(bandwidth: Bandwidth, sample_rate: int, points: int = 4097, *,
            headroom_db: float = HEADROOM_DB, max_gain_db: float = MAX_GAIN_DB) -> Curves | None:
     """The compensation of an input with ``bandwidth``, at output rate ``sample_rate`` (Hz), on
@@ -100,8 +109,7 @@ def curves(bandwidth: Bandwidth, sample_rate: int, points: int = 4097, *,
     ``headroom_db`` and ``max_gain_db``: the limits of the module doc (other values for the
     tuning script, scripts/eval_compensation.py)."""
     fit = bandwidth.rolloff
-    if (fit is None or bandwidth.full_band or bandwidth.silent or bandwidth.codec != "none"
-            or not bandwidth.template or bandwidth.cutoff_hz >= MAX_CUTOFF_HZ):
+    if fit is None or not applies(bandwidth):
         return None
     freqs = np.linspace(0.0, sample_rate / 2, points)
     f = np.maximum(freqs, 1.0)
@@ -170,7 +178,7 @@ class Compensation:
         if n <= 0:
             empty = np.zeros((self._x.shape[0], 0), np.float32)
             return empty, empty
-        xs, ms = self._x[:, :n + 2 * self.delay], self._m[:, :n + 2 * self.delay]
+        xs, ms = self._x, self._m  # n outputs and the delay of history on each side
 
         def conv(a: np.ndarray, h: np.ndarray) -> np.ndarray:
             return signal.oaconvolve(a, h[None], mode="valid", axes=1)
@@ -189,5 +197,5 @@ def compensate(bandwidth: Bandwidth, sample_rate: int, x: np.ndarray, m: np.ndar
     return (x, m) if stage is None else stage.push(x, m, last=True)
 
 
-__all__ = ["HEADROOM_DB", "MAX_GAIN_DB", "Compensation", "Curves", "compensate", "curves",
-           "fir"]
+__all__ = ["HEADROOM_DB", "MAX_GAIN_DB", "Compensation", "Curves", "applies", "compensate",
+           "curves", "fir"]

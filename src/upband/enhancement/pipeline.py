@@ -36,7 +36,7 @@ import numpy as np
 from upband import audio
 from upband.analysis import Bandwidth
 from upband.enhancement.chunking import ChunkRunner
-from upband.enhancement.compensation import Compensation, compensate
+from upband.enhancement.compensation import Compensation, applies, compensate
 from upband.enhancement.guard import LevelGuard
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
@@ -67,7 +67,7 @@ class Route:
     (:attr:`~upband.analysis.Bandwidth.gentle`) and was not taken for a cutoff: the input
     counts as full band up to its own Nyquist. ``compensate``: the fitted filter's roll-off is
     undone where the input still holds the band
-    (:mod:`~upband.enhancement.compensation`); a filter's roll-off only, not a codec's shelf.
+    (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
     """
 
     input_rate: int
@@ -133,8 +133,8 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
     return Route(input_rate, rate, model.sample_rate, channels, bandwidth, full, cutoff,
                  guard=settings.guard and cutoff is not None, model_channels=model.channels,
                  own_rolloff=own,
-                 compensate=(settings.compensate and cutoff is not None and not own
-                             and bandwidth.codec == "none" and bandwidth.rolloff is not None))
+                 compensate=settings.compensate and cutoff is not None and not own
+                 and applies(bandwidth))
 
 
 def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
