@@ -22,6 +22,7 @@ from upband.enhancement.compensation import (
     Compensation,
     compensate,
     curves,
+    fir,
 )
 from upband.enhancement.pipeline import route_output
 from upband.models.base import WaveModel
@@ -148,6 +149,28 @@ def test_streaming_equals_one_pass() -> None:
             break
     assert np.abs(np.concatenate(xs, axis=1) - xw).max() < 1e-6
     assert np.abs(np.concatenate(ms, axis=1) - mw).max() < 1e-6
+
+
+def test_the_streamed_firs_are_the_designed_convolutions() -> None:
+    """The overlap-save FFTs give the linear-phase FIRs' plain convolutions: ``K x`` and
+    ``m + W (K x - m)``, each centred on its input sample."""
+    _, low = _filtered(seed=2)
+    low = low[:, :SR * 2]
+    found = detect_bandwidth(low, SR)
+    c = curves(found, SR)
+    assert c is not None
+    m = low + 0.01 * np.random.default_rng(6).standard_normal(low.shape).astype(np.float32)
+    stage = Compensation(c, SR, 2)
+    k, wk, w = (fir(r, stage.taps) for r in (c.gain, c.weight * c.gain, c.weight))
+
+    def centred(a: np.ndarray, h: np.ndarray) -> np.ndarray:
+        return np.stack([np.convolve(ch.astype(np.float64), h)[stage.delay:stage.delay
+                                                                  + a.shape[1]] for ch in a])
+
+    xc, mc = stage.push(low, m, last=True)
+    np.testing.assert_allclose(xc, centred(low, k), atol=2e-6)
+    np.testing.assert_allclose(mc, m + centred(low, wk) - centred(m, w), atol=2e-6)
+    assert np.abs(xc - low).max() > 1e-3  # the gain did something
 
 
 def test_no_compensation_for_a_codec_shelf_full_band_or_gentle_input() -> None:

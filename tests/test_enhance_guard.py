@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import signal
+from scipy import ndimage, signal
 
 from upband import audio
 from upband.degrade import lowpass
 from upband.enhancement import enhance
-from upband.enhancement.guard import LevelGuard
+from upband.enhancement.guard import LevelGuard, _median_line
 from upband.models.base import WaveModel
 
 SR = 44100
@@ -67,6 +67,13 @@ def test_streaming_equals_one_pass() -> None:
             break
     assert np.array_equal(np.concatenate(parts_x, 1), x)
     np.testing.assert_allclose(np.concatenate(parts_m, 1), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 200, 513), (2, 130, 40), (1, 0, 20)])
+def test_the_tone_line_is_the_running_median_of_its_neighbours(shape: tuple[int, ...]) -> None:
+    level = np.random.default_rng(sum(shape)).standard_normal(shape)
+    expected = ndimage.median_filter(level, size=(1, 1, 31), mode="nearest")
+    assert np.array_equal(_median_line(level, 31), expected)
 
 
 def test_a_band_within_its_bound_is_left_alone() -> None:
