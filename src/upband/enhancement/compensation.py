@@ -44,11 +44,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft as sp_fft
 from scipy import signal
 
 from upband.analysis.detect import Bandwidth, template_attenuation
-from upband.enhancement.merge import MERGE_TRANSITION
+from upband.enhancement.merge import MERGE_TRANSITION, OverlapSave
 
 #: The compensated band stays at least this far under the input's fitted trend (dB).
 HEADROOM_DB = 6.0
@@ -151,11 +150,8 @@ class Compensation:
     def __init__(self, curves: Curves, sample_rate: int, channels: int) -> None:
         self.curves = curves
         taps = 2 * (sample_rate // (2 * TAPS_DIVISOR)) + 1
-        # overlap-save with FFTs of at least four filter lengths; the three filters' spectra
-        self._nfft = 1 << (4 * taps - 1).bit_length()
-        self._k, self._wk, self._w = (
-            sp_fft.rfft(fir(r, taps), self._nfft)
-            for r in (curves.gain, curves.weight * curves.gain, curves.weight))
+        self._fir = OverlapSave([fir(r, taps) for r in (curves.gain, curves.weight * curves.gain,
+                                                         curves.weight)])
         self.taps = taps
         self.delay = taps // 2
         self._x = np.zeros((channels, self.delay))  # history, zero before the start
@@ -183,22 +179,11 @@ class Compensation:
             empty = np.zeros((self._x.shape[0], 0), np.float32)
             return empty, empty
         # n outputs and the delay of history on each side: the valid part of the convolution
-        step = self._nfft - self.taps + 1
-        spans = -(-n // step)
-        pad = np.zeros((self._x.shape[0], spans * step + self.taps - 1 - self._x.shape[1]))
-
-        def spectra(a: np.ndarray) -> np.ndarray:
-            segments = np.lib.stride_tricks.sliding_window_view(
-                np.concatenate([a, pad], axis=1), self._nfft, axis=1)[:, ::step][:, :spans]
-            return sp_fft.rfft(segments, axis=-1)
-
-        def back(spectrum: np.ndarray) -> np.ndarray:
-            y = sp_fft.irfft(spectrum, self._nfft, axis=-1)[..., self.taps - 1:]
-            return y.reshape(y.shape[0], -1)[:, :n]
-
-        xf, mf = spectra(self._x), spectra(self._m)
-        xc = back(xf * self._k)
-        mc = self._m[:, self.delay:self.delay + n] + back(xf * self._wk - mf * self._w)
+        f = self._fir
+        xf, mf = f.spectra(self._x, n), f.spectra(self._m, n)
+        k, wk, w = f.firs
+        xc = f.back(xf * k, n)
+        mc = self._m[:, self.delay:self.delay + n] + f.back(xf * wk - mf * w, n)
         self._x, self._m = self._x[:, n:], self._m[:, n:]
         return xc.astype(np.float32), mc.astype(np.float32)
 

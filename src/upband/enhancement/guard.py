@@ -121,7 +121,7 @@ class LevelGuard:
                  joint: bool = True) -> None:
         self.n = fft_size(sample_rate)
         self.hop = self.n // OVERLAP
-        self.window = np.hanning(self.n + 1)[:-1]
+        self.window = np.hanning(self.n + 1)[:-1].astype(np.float32)
         energy = float(np.sum(self.window ** 2))
         self.norm = energy / self.hop  # overlap-add sum of analysis x synthesis windows
         self.pnorm = energy  # power per bin of unit-variance white noise is then 1
@@ -139,8 +139,8 @@ class LevelGuard:
         self.slope: list[float | None] = [None] * groups
         self.stats = GuardStats()
         pad = self.n - self.hop  # the first frame ends one hop into the signal
-        self._x = np.zeros((channels, pad))
-        self._m = np.zeros((channels, pad))
+        self._x = np.zeros((channels, pad), np.float32)  # the STFTs run in single precision
+        self._m = np.zeros((channels, pad), np.float32)
         self._ola = np.zeros((channels, pad))  # overlap-add tail of the frames so far
         self._skip = pad  # output samples that belong to the zero padding
         self._queue = np.zeros((channels, 0), np.float32)  # input waiting for its output
@@ -157,10 +157,10 @@ class LevelGuard:
              ) -> tuple[np.ndarray, np.ndarray]:
         """Feed aligned ``[C, n]`` blocks; return ``(x_out, m_out)`` float32, equal lengths."""
         self._queue = np.concatenate([self._queue, x.astype(np.float32)], axis=1)
-        self._x = np.concatenate([self._x, x.astype(np.float64)], axis=1)
-        self._m = np.concatenate([self._m, m.astype(np.float64)], axis=1)
+        self._x = np.concatenate([self._x, x.astype(np.float32)], axis=1)
+        self._m = np.concatenate([self._m, m.astype(np.float32)], axis=1)
         if last:
-            zeros = np.zeros((x.shape[0], self.n))
+            zeros = np.zeros((x.shape[0], self.n), np.float32)
             self._x = np.concatenate([self._x, zeros], axis=1)
             self._m = np.concatenate([self._m, zeros], axis=1)
         frames = (self._x.shape[1] - self.n) // self.hop + 1 if self._x.shape[1] >= self.n else 0
@@ -284,7 +284,8 @@ def _median_line(level: np.ndarray, width: int) -> np.ndarray:
 
 def _power(spec: np.ndarray, joint: bool) -> np.ndarray:
     """``|spec|^2`` of ``[C, K, F]`` bins, summed over the channels when ``joint``."""
-    parts = np.ascontiguousarray(spec).view(np.float64)  # re, im interleaved
+    parts = np.ascontiguousarray(spec)
+    parts = parts.view(np.float32 if parts.dtype == np.complex64 else np.float64)  # re, im
     p = np.einsum("...i,...i->...", parts.reshape(*spec.shape, 2), parts.reshape(*spec.shape, 2))
     return p.sum(axis=0, keepdims=True) if joint else p
 
