@@ -75,15 +75,18 @@ def test_restored_band_stays_below_the_original_in_silences(
     assert level[1] < level[0]
 
 
-@pytest.mark.xfail(strict=True, reason="upband-default (stft-restore) adds a band about 39 dB "
-                   "below the original's above 14 kHz here, but that faint band has peaks up to "
-                   "9.0 dB over its median (10 over 6 dB), the largest at 17.38 kHz, near "
-                   "where its copy-up's second patch begins (17.26 kHz: its source jumps from "
-                   "11.5 back to 5.8 kHz; 13.3 dB there before the guard notched from the first "
-                   "frame); upband-arunet-s: 8.2 dB. Issue 13's target is not met")
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_no_fixed_frequency_peak_in_the_restored_band(
-        piece: tuple[np.ndarray, np.ndarray]) -> None:
-    f, height = peaks_db(piece[1])
+        seed: int, piece: tuple[np.ndarray, np.ndarray]) -> None:
+    """Issue 13's target on four draws of the piece (other notes): upband-default's restored
+    band has no long-term peak more than 6 dB over its median (5.4 / 5.2 / 5.4 / 5.2 dB on
+    2026-12-06; 9.0 on seed 0 before the guard's median bar and 21-bin tone line)."""
+    if seed == 0:
+        restored = piece[1]
+    else:
+        degraded = lowpass(quiet_piece(seed=seed), SR, 11025.0, "cheby1:8")
+        restored, _ = enhance(degraded, SR, model="upband-default", device="cpu")
+    f, height = peaks_db(restored)
     assert height.max() <= 6.0, f"{height.max():.1f} dB at {f[height.argmax()]:.0f} Hz"
 
 

@@ -76,6 +76,21 @@ def test_the_tone_line_is_the_running_median_of_its_neighbours(shape: tuple[int,
     assert np.array_equal(_median_line(level, 31), expected)
 
 
+@pytest.mark.parametrize("bins", [513, 45, 10])
+def test_the_spike_bar_is_the_median_of_blocks_of_neighbours(bins: int) -> None:
+    guard = LevelGuard(CUTOFF, SR, 2)
+    width = guard.spike_bins
+    power = np.random.default_rng(bins).random((1, 3, bins))
+    bar = guard._local_medians(power)
+    assert bar.shape == power.shape
+    blocks = max(1, bins // width)
+    for b in range(blocks):  # the last block takes the remainder
+        stop = bins if b == blocks - 1 else (b + 1) * width
+        expected = np.median(power[..., b * width:stop], axis=-1, keepdims=True)
+        np.testing.assert_array_equal(bar[..., b * width:stop],
+                                      np.broadcast_to(expected, bar[..., b * width:stop].shape))
+
+
 def test_a_band_within_its_bound_is_left_alone() -> None:
     x = _notes(2.0)  # full band: the "model's band" is the input's own, at the input's level
     guard = LevelGuard(CUTOFF, SR, 2)
