@@ -152,10 +152,14 @@ class Compensation:
         taps = 2 * (sample_rate // (2 * TAPS_DIVISOR)) + 1
         self._fir = OverlapSave([fir(r, taps) for r in (curves.gain, curves.weight * curves.gain,
                                                          curves.weight)])
-        self.taps = taps
         self.delay = taps // 2
         self._x = np.zeros((channels, self.delay))  # history, zero before the start
         self._m = np.zeros((channels, self.delay))
+
+    @property
+    def taps(self) -> int:
+        """Length of the three FIRs (odd)."""
+        return self._fir.taps
 
     @classmethod
     def for_input(cls, bandwidth: Bandwidth, sample_rate: int, channels: int

@@ -315,7 +315,7 @@ def _median_line(level: np.ndarray, width: int) -> np.ndarray:
 def _power(spec: np.ndarray, joint: bool) -> np.ndarray:
     """``|spec|^2`` of ``[C, K, F]`` bins, summed over the channels when ``joint``."""
     parts = np.ascontiguousarray(spec)
-    parts = parts.view(np.float32 if parts.dtype == np.complex64 else np.float64)  # re, im
+    parts = parts.view(parts.real.dtype)  # re, im interleaved
     p = np.einsum("...i,...i->...", parts.reshape(*spec.shape, 2), parts.reshape(*spec.shape, 2))
     return p.sum(axis=0, keepdims=True) if joint else p
 
