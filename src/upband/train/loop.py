@@ -251,7 +251,9 @@ class _Run:
                                            self.cpu_seconds())
                     if stop is not None:
                         stop_reason = stop
-                        break
+                        break  # saved below, so the checkpoint counts the CPU time it stopped at
+                    if self.step % c.checkpoint.every == 0 and self.step < c.train.max_steps:
+                        self._save()
             if self.step != self.last_saved:
                 self._save()
         finally:
@@ -287,15 +289,13 @@ class _Run:
         self.report.update()
 
     def _after_step(self) -> None:
-        """Log, validate and checkpoint when due after iteration ``self.step``."""
+        """Log and validate when due after iteration ``self.step`` (the loop checkpoints)."""
         c, step = self.config, self.step
         if step % c.train.log_every == 0:
             self._log_interval()
         if self.validator.due(step):
             self._validate()
             self.task.train()
-        if step % c.checkpoint.every == 0 and step < c.train.max_steps:
-            self._save()
 
     def _log_interval(self) -> None:
         c, step = self.config, self.step
