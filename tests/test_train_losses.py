@@ -14,6 +14,7 @@ from upband.train.losses import (
     MultiResolutionSTFTLoss,
     MultiResolutionWaveLoss,
     build_loss,
+    log_mse_loss,
     mse_loss,
     rmse_loss,
 )
@@ -46,6 +47,29 @@ def test_rmse_gradient_is_finite_at_zero_error() -> None:
     rmse_loss(est, y).backward()
     assert est.grad is not None and torch.isfinite(est.grad).all()
     assert est.grad.abs().max().item() == 0.0
+
+
+def test_log_mse_is_sixty_db_minus_each_patch_snr_then_mean() -> None:
+    y = torch.cat([_noise(1, 2, 1000, std=1.0), _noise(1, 2, 1000, seed=1, std=1e-2)])
+    energy = y.pow(2).mean(dim=(1, 2))
+    est = y.clone()
+    est[0] *= 1 + 0.1  # 20 dB SNR on the loud patch
+    est[1] *= 1 + 0.01  # 40 dB SNR on a patch 40 dB quieter: it counts alike
+    floor = 1e-6 * energy + 1e-12
+    snr_terms = [10 * math.log10(1 + r * r * e / f)
+                 for r, e, f in zip((0.1, 0.01), energy.tolist(), floor.tolist(), strict=True)]
+    assert snr_terms[0] == pytest.approx(60 - 20, abs=0.01)
+    assert snr_terms[1] == pytest.approx(60 - 40, abs=0.05)
+    assert log_mse_loss(est, y).item() == pytest.approx(sum(snr_terms) / 2, rel=1e-5)
+    assert log_mse_loss(y, y).item() == 0.0
+    # the same relative error on both patches: the gradient scales with 1 / energy, so a step
+    # changes each patch's SNR alike (plain MSE's gradient favours the loud patch 1e4-fold)
+    est = y.clone().requires_grad_(True)
+    log_mse_loss(est * 1.1, y).backward()
+    assert est.grad is not None
+    ratio = (est.grad[0].norm() / y[0].norm()) / (est.grad[1].norm() / y[1].norm())
+    assert ratio.item() == pytest.approx((energy[1] / energy[0]).item(), rel=1e-3)
+    assert build_loss(LossConfig(mse=0.0, logmse=1.0)).names == ("logmse",)
 
 
 def test_mrstft_identical_is_zero_and_scaled_is_closed_form() -> None:

@@ -195,7 +195,9 @@ class LossConfig(_Frozen):
     (spectral convergence + log magnitude at each ``stft_ffts`` / ``stft_hops`` /
     ``stft_windows`` resolution), ``mrwave`` (L1 at the rates ``1 / wave_factors``, decimated
     by ``wave_decimation``: ``"fir"`` anti-aliased or ``"avgpool"``), ``time`` (TFGAN's
-    time-domain loss over frames of ``time_windows`` / ``time_hops`` samples)."""
+    time-domain loss over frames of ``time_windows`` / ``time_hops`` samples), ``logmse``
+    (each crop's error in dB relative to its own energy, a negative SNR, averaged: every crop
+    counts alike, however loud)."""
 
     mse: NonNegativeFloat = 1.0
     rmse: NonNegativeFloat = 0.0
@@ -209,12 +211,13 @@ class LossConfig(_Frozen):
     time: NonNegativeFloat = 0.0
     time_windows: Ints = (1, 240, 480, 960)
     time_hops: Ints = (1, 120, 240, 480)
+    logmse: NonNegativeFloat = 0.0
 
     @model_validator(mode="after")
     def _check(self) -> LossConfig:
-        if not any((self.mse, self.rmse, self.mrstft, self.mrwave, self.time)):
-            raise ConfigError("loss: every term has weight 0; give mse, rmse, mrstft, mrwave "
-                              "or time a positive weight")
+        if not any((self.mse, self.rmse, self.mrstft, self.mrwave, self.time, self.logmse)):
+            raise ConfigError("loss: every term has weight 0; give mse, rmse, mrstft, mrwave, "
+                              "time or logmse a positive weight")
         if len(self.time_windows) != len(self.time_hops) or not all(
                 0 < h <= w for w, h in zip(self.time_windows, self.time_hops, strict=False)):
             raise ConfigError("loss.time_windows and time_hops must be lists of equal length "
