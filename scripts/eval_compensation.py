@@ -11,6 +11,11 @@ applied, the bandwidth detected as ``upband enhance`` does, and the input compen
 
     python scripts/eval_compensation.py --corpus /work/corpus2 --split validation \\
         -o docs/results/compensation/validation
+
+``--oracle 10,20`` adds, for each of those largest gains (dB), what no blind method can beat
+within the product's merge: the *known* filter's exact zero-phase inverse, capped there, from
+the detected cutoff up (the same raised-cosine ramp over the merge's transition band) -- the
+ceiling of what inverting the roll-off can give on these files.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from upband.analysis import detect_bandwidth
+from upband.analysis import Bandwidth, detect_bandwidth
 from upband.data.corpus import open_corpus
-from upband.degrade.presets import apply, sample
-from upband.enhancement.compensation import Compensation, curves
+from upband.degrade.presets import Params, apply, sample
+from upband.enhancement.compensation import Compensation, Curves, curves
+from upband.enhancement.merge import MERGE_TRANSITION
 
 PRESETS = {"seen": "sulun-single", "unseen": "sulun-unseen"}
 
@@ -36,6 +42,19 @@ def snr(ref: np.ndarray, est: np.ndarray) -> float:
     return 10 * np.log10(float(np.sum(ref.astype(np.float64) ** 2)) / max(err, 1e-20))
 
 
+def oracle(params: Params, found: Bandwidth, sr: int, cap_db: float,
+           points: int = 4097) -> Curves:
+    """The known filter's inverse, at most ``cap_db``, ramped in from the detected cutoff."""
+    impulse = np.zeros((1, 2 * (points - 1)), np.float32)
+    impulse[0, points - 1] = 1.0
+    response = np.abs(np.fft.rfft(apply(impulse, sr, params)[0].astype(np.float64)))
+    freqs = np.linspace(0.0, sr / 2, points)
+    gain = np.clip(1 / np.maximum(response, 1e-12), 1.0, 10 ** (cap_db / 20))
+    ramp = np.clip((freqs / found.cutoff_hz - 1) / MERGE_TRANSITION, 0.0, 1.0)
+    gain = 1 + (gain - 1) * (0.5 - 0.5 * np.cos(np.pi * ramp))
+    return Curves(freqs, gain, np.ones_like(gain))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True)
@@ -43,8 +62,11 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--headroom", default="3,6,10", help="dB, comma-separated")
     p.add_argument("--max-gain", default="8,10,12,20", help="dB, comma-separated")
+    p.add_argument("--oracle", default="", help="largest gains (dB) of the known filter's "
+                   "inverse, comma-separated (none by default)")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args()
+    caps = [float(v) for v in args.oracle.split(",") if v]
     grid = list(itertools.product([float(v) for v in args.headroom.split(",")],
                                   [float(v) for v in args.max_gain.split(",")]))
     corpus = open_corpus(args.corpus)
@@ -69,9 +91,13 @@ def main() -> int:
                     out = Compensation(c, sr, low.shape[0]).push(low, low, last=True)[0]
                     gain = snr(clean, out) - base
                 row[f"h{headroom:g}_g{cap:g}"] = round(gain, 3)
+            for cap in caps:
+                stage = Compensation(oracle(params, found, sr, cap), sr, low.shape[0])
+                row[f"oracle_g{cap:g}"] = round(snr(clean, stage.push(low, low, last=True)[0])
+                                                - base, 3)
             rows.append(row)
             print(f"{record.relpath} {condition}: " + " ".join(
-                f"{k}={v}" for k, v in row.items() if k.startswith("h")), flush=True)
+                f"{k}={v}" for k, v in row.items() if k.startswith(("h", "o"))), flush=True)
     args.output.mkdir(parents=True, exist_ok=True)
     with open(args.output / "per_file.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -83,13 +109,14 @@ def main() -> int:
              "`scripts/eval_compensation.py`.", "",
              "| headroom dB | max gain dB | seen mean | seen worst | unseen mean | unseen worst |",
              "|---:|---:|---:|---:|---:|---:|"]
-    for headroom, cap in grid:
-        key = f"h{headroom:g}_g{cap:g}"
+    table = [(f"{h:g}", f"{g:g}", f"h{h:g}_g{g:g}") for h, g in grid]
+    table += [("known filter", f"{g:g}", f"oracle_g{g:g}") for g in caps]
+    for headroom_label, cap_label, key in table:
         cells = []
         for condition in PRESETS:
             values = [r[key] for r in rows if r["condition"] == condition]
             cells += [f"{statistics.fmean(values):+.3f}", f"{min(values):+.2f}"]
-        lines.append(f"| {headroom:g} | {cap:g} | " + " | ".join(cells) + " |")
+        lines.append(f"| {headroom_label} | {cap_label} | " + " | ".join(cells) + " |")
     (args.output / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
