@@ -11,6 +11,7 @@ import torch
 
 from upband.train.config import LossConfig
 from upband.train.losses import (
+    EnvelopeLoss,
     MultiResolutionSTFTLoss,
     MultiResolutionWaveLoss,
     build_loss,
@@ -70,6 +71,28 @@ def test_log_mse_is_sixty_db_minus_each_patch_snr_then_mean() -> None:
     ratio = (est.grad[0].norm() / y[0].norm()) / (est.grad[1].norm() / y[1].norm())
     assert ratio.item() == pytest.approx((energy[1] / energy[0]).item(), rel=1e-3)
     assert build_loss(LossConfig(mse=0.0, logmse=1.0)).names == ("logmse",)
+
+
+def test_envelope_is_the_db_distance_of_band_levels_and_ignores_phase() -> None:
+    loss = EnvelopeLoss()
+    y = _noise(2, 2, 16384)
+    assert loss(y, y).item() == 0.0
+    assert loss(0.5 * y, y).item() == pytest.approx(20 * math.log10(2), rel=1e-3)
+    # the same band energies with other phases: a time-reversed copy of white noise is far
+    # in waveform (MSE ~ 2x its energy) and near in envelope (2 dB: the spread of band
+    # energies of a few bins each; 20+ dB for the low-passed copy below)
+    other = y.flip(-1)
+    assert mse_loss(other, y).item() > 1.9 * y.pow(2).mean().item()
+    assert loss(other, y).item() < 2.5
+    # an empty top half costs its bands' distance to the floor 60 dB down, and nothing else:
+    spec = torch.fft.rfft(y)
+    spec[..., spec.shape[-1] // 2:] = 0
+    low = torch.fft.irfft(spec, n=y.shape[-1])
+    top = int((loss.bands[:, loss.bands.shape[1] // 2 + 8:].sum(1) > 0).sum())
+    assert top >= 5
+    value = loss(low, y).item()
+    assert 0.8 * top / loss.bands.shape[0] * 55 < value < top / loss.bands.shape[0] * 62
+    assert build_loss(LossConfig(mse=0.0, envelope=1.0)).names == ("envelope",)
 
 
 def test_mrstft_identical_is_zero_and_scaled_is_closed_form() -> None:

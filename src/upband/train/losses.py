@@ -14,6 +14,8 @@ name                       definition                                           
                                                                                   eq. 1 (code)
 :func:`log_mse_loss`       10 log10(1 + error / floor) per patch, the floor       upband
                            60 dB below the patch: 60 dB minus its SNR; mean       (ΔSNR)
+:class:`EnvelopeLoss`      mean |dB difference| of band energies (1/6 octave,     upband
+                           every 512 samples): the level of a band in time        (issue 13)
 :class:`MultiResolution    mean over resolutions of spectral convergence +        TD-PR eq. 2
 STFTLoss`                  mean |log |Y| - log |Y^||                              (auraloss)
 :class:`MultiResolution    mean over rates 1/f of mean |D_f y - D_f y^|           TD-PR eqs.
@@ -42,6 +44,7 @@ from upband.models.signed_sqrt import magnitude
 from upband.train.config import LossConfig
 
 __all__ = [
+    "EnvelopeLoss",
     "MultiResolutionSTFTLoss",
     "MultiResolutionWaveLoss",
     "TimeDomainLoss",
@@ -101,6 +104,54 @@ def log_mse_loss(estimate: Tensor, target: Tensor) -> Tensor:
     mse = (estimate - target).pow(2).mean(dim=(1, 2))
     floor = LOG_MSE_FLOOR * target.pow(2).mean(dim=(1, 2)) + 1e-12
     return (10.0 * torch.log10(1.0 + mse / floor)).mean()
+
+
+class EnvelopeLoss(nn.Module):
+    """The band's level in time, not its fine structure: with ``E`` the power of the bins of a
+    ``n_fft`` STFT (hop ``n_fft / 4``) summed in bands ``per_octave`` to the octave (from bin
+    ``first_bin`` to Nyquist; the lowest bands get at least one bin each), the mean over
+    signals, bands and frames of ``|10 log10(E^ + f) - 10 log10(E + f)|``, where the floor
+    ``f`` lies ``floor_db`` under the signal's mean band energy (a band that is silent in the
+    target and the estimate costs nothing).
+
+    What it is for: a listener (and ViSQOL) hears the energy of a restored band frame by frame
+    far more than its phase, and MSE rewards that energy only where it can also predict the
+    waveform -- elsewhere its optimum is silence. Below a model's cutoff the estimate is the
+    input, so only the band it restores is steered. Beside :func:`log_mse_loss`, which charges
+    every added uncorrelated watt against the patch's own error, the two settle per patch: a
+    band at its level where the input is already noisy (a codec), restraint where it is clean.
+    """
+
+    def __init__(self, n_fft: int = 2048, per_octave: int = 6, first_bin: int = 16,
+                 floor_db: float = 60.0) -> None:
+        super().__init__()
+        self.n_fft, self.floor = n_fft, 10 ** (-floor_db / 10)
+        bins = n_fft // 2 + 1
+        octaves = math.log2((bins - 1) / first_bin)
+        edges = first_bin * 2 ** (torch.arange(round(octaves * per_octave) + 1) / per_octave)
+        edges = torch.unique(edges.round().long().clamp(max=bins))
+        bands = torch.zeros(len(edges) - 1, bins)
+        for i, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist(),
+                                         strict=True)):
+            bands[i, lo:hi] = 1.0
+        self.bands: Tensor
+        self.window: Tensor
+        self.register_buffer("bands", bands, persistent=False)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def energies(self, x: Tensor) -> Tensor:
+        """Band energies ``[B * C, bands, frames]`` of ``x`` ``[B, C, T]``."""
+        flat = x.reshape(-1, x.shape[-1])
+        pad_mode = "reflect" if flat.shape[-1] > self.n_fft // 2 else "constant"
+        spec = torch.stft(flat, self.n_fft, hop_length=self.n_fft // 4, window=self.window,
+                          center=True, pad_mode=pad_mode, return_complex=True)
+        return torch.einsum("kf,nft->nkt", self.bands, spec.real.square() + spec.imag.square())
+
+    def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
+        estimate, target = _check(estimate, target)
+        e_est, e_tgt = self.energies(estimate), self.energies(target)
+        floor = self.floor * e_tgt.mean(dim=(1, 2), keepdim=True) + 1e-12
+        return (10.0 * (torch.log10(e_est + floor) - torch.log10(e_tgt + floor))).abs().mean()
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -253,6 +304,8 @@ def build_loss(config: LossConfig) -> TrainingLoss:
         terms["rmse"] = (config.rmse, _Function("rmse"))
     if config.logmse > 0:
         terms["logmse"] = (config.logmse, _Function("logmse"))
+    if config.envelope > 0:
+        terms["envelope"] = (config.envelope, EnvelopeLoss())
     if config.mrstft > 0:
         terms["mrstft"] = (config.mrstft, MultiResolutionSTFTLoss(
             config.stft_ffts, config.stft_hops, config.stft_windows))

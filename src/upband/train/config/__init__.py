@@ -197,7 +197,8 @@ class LossConfig(_Frozen):
     by ``wave_decimation``: ``"fir"`` anti-aliased or ``"avgpool"``), ``time`` (TFGAN's
     time-domain loss over frames of ``time_windows`` / ``time_hops`` samples), ``logmse``
     (each crop's error in dB relative to its own energy, a negative SNR, averaged: every crop
-    counts alike, however loud)."""
+    counts alike, however loud), ``envelope`` (dB distance of 1/6-octave band energies frame
+    by frame: a band's level in time)."""
 
     mse: NonNegativeFloat = 1.0
     rmse: NonNegativeFloat = 0.0
@@ -212,12 +213,14 @@ class LossConfig(_Frozen):
     time_windows: Ints = (1, 240, 480, 960)
     time_hops: Ints = (1, 120, 240, 480)
     logmse: NonNegativeFloat = 0.0
+    envelope: NonNegativeFloat = 0.0
 
     @model_validator(mode="after")
     def _check(self) -> LossConfig:
-        if not any((self.mse, self.rmse, self.mrstft, self.mrwave, self.time, self.logmse)):
+        if not any((self.mse, self.rmse, self.mrstft, self.mrwave, self.time, self.logmse,
+                    self.envelope)):
             raise ConfigError("loss: every term has weight 0; give mse, rmse, mrstft, mrwave, "
-                              "time or logmse a positive weight")
+                              "time, logmse or envelope a positive weight")
         if len(self.time_windows) != len(self.time_hops) or not all(
                 0 < h <= w for w, h in zip(self.time_windows, self.time_hops, strict=False)):
             raise ConfigError("loss.time_windows and time_hops must be lists of equal length "
