@@ -31,8 +31,7 @@ import numpy as np
 from upband.analysis import Bandwidth, detect_bandwidth
 from upband.data.corpus import open_corpus
 from upband.degrade.presets import Params, apply, sample
-from upband.enhancement.compensation import Compensation, Curves, curves
-from upband.enhancement.merge import MERGE_TRANSITION
+from upband.enhancement.compensation import Compensation, Curves, curves, ramp_in
 
 PRESETS = {"seen": "sulun-single", "unseen": "sulun-unseen"}
 
@@ -50,9 +49,7 @@ def oracle(params: Params, found: Bandwidth, sr: int, cap_db: float,
     response = np.abs(np.fft.rfft(apply(impulse, sr, params)[0].astype(np.float64)))
     freqs = np.linspace(0.0, sr / 2, points)
     gain = np.clip(1 / np.maximum(response, 1e-12), 1.0, 10 ** (cap_db / 20))
-    ramp = np.clip((freqs / found.cutoff_hz - 1) / MERGE_TRANSITION, 0.0, 1.0)
-    gain = 1 + (gain - 1) * (0.5 - 0.5 * np.cos(np.pi * ramp))
-    return Curves(freqs, gain, np.ones_like(gain))
+    return Curves(freqs, ramp_in(freqs, gain, found.cutoff_hz), np.ones_like(gain))
 
 
 def main() -> int:

@@ -125,12 +125,16 @@ def curves(bandwidth: Bandwidth, sample_rate: int, points: int = 4097, *,
     # the inverse, never deeper than the input's own drop under its trend, less the headroom
     att = np.maximum(att, np.minimum(0.0, level - trend + headroom_db))
     gain = np.clip(1 + weight * (10 ** (-att / 20) - 1), 1.0, 10 ** (max_gain_db / 20))
-    # the band the merge keeps is the input's own: no gain below the cutoff, and a
-    # raised-cosine ramp up to full gain over the merge's transition band
-    ramp = np.clip((freqs / bandwidth.cutoff_hz - 1) / MERGE_TRANSITION, 0.0, 1.0)
-    gain = 1 + (gain - 1) * (0.5 - 0.5 * np.cos(np.pi * ramp))
-    out = Curves(freqs, gain, weight)
+    out = Curves(freqs, ramp_in(freqs, gain, bandwidth.cutoff_hz), weight)
     return out if out.max_gain_db >= MIN_GAIN_DB else None
+
+
+def ramp_in(freqs: np.ndarray, gain: np.ndarray, cutoff_hz: float) -> np.ndarray:
+    """``gain`` (amplitude, at ``freqs``) as the merge lets it in: the band the merge keeps is
+    the input's own, so 1 below ``cutoff_hz``, and a raised-cosine ramp up to the full gain
+    over the merge's transition band above it."""
+    ramp = np.clip((freqs / cutoff_hz - 1) / MERGE_TRANSITION, 0.0, 1.0)
+    return 1 + (gain - 1) * (0.5 - 0.5 * np.cos(np.pi * ramp))
 
 
 def fir(response: np.ndarray, taps: int) -> np.ndarray:
@@ -201,4 +205,4 @@ def compensate(bandwidth: Bandwidth, sample_rate: int, x: np.ndarray, m: np.ndar
 
 
 __all__ = ["HEADROOM_DB", "MAX_GAIN_DB", "Compensation", "Curves", "applies", "compensate",
-           "curves", "fir"]
+           "curves", "fir", "ramp_in"]
