@@ -10,11 +10,12 @@ import torch
 from upband.data.cutoffs import JITTER, UNDER_RANGE, nominal_cutoff, training_cutoff
 from upband.data.synthetic import synthetic_source
 from upband.degrade import presets
-from upband.enhancement.chunking import ChunkRunner
+from upband.enhancement.chunking import ChunkRunner, run_chunked
 from upband.enhancement.pipeline import model_stage
 from upband.enhancement.settings import Settings
+from upband.errors import ModelError
 from upband.models import build_model
-from upband.models.stft_restore import estimate_cutoff, patch_sources
+from upband.models.stft_restore import estimate_cutoff, flatten_tones, patch_sources
 from upband.train.data import collate_pairs
 
 SR = 44_100
@@ -74,6 +75,46 @@ def test_patch_copies_whole_multiples_of_the_phase_step() -> None:
         assert torch.all(shift % width == 0) and torch.all(shift >= width)
         assert torch.all((src[b, above] >= c - width) & (src[b, above] < c))
         assert torch.equal(src[b, ~above], k[~above])
+
+
+def test_flattening_lowers_a_tonal_line_to_its_neighbours_and_keeps_phases() -> None:
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.complex(torch.randn(2, 200, 30, generator=gen), torch.randn(2, 200, 30,
+                                                                              generator=gen))
+    patch = noise.clone()
+    patch[:, 100] = 100.0 * np.sqrt(2) * torch.exp(1j * noise[:, 100].angle())  # +40 dB
+    assert torch.equal(flatten_tones(patch, 0.0), patch)
+
+    def height_db(p: torch.Tensor) -> float:  # the line over the median power of bins 150-190
+        power = p.abs().square().mean(dim=(0, 2))
+        return float(10 * torch.log10(power[100] / power[150:190].median()))
+
+    before, half, full = (height_db(flatten_tones(patch, a)) for a in (0.0, 0.5, 1.0))
+    assert before == pytest.approx(40.0, abs=0.5)
+    # the line moves towards the mean power of its 9 bins (its own power / 9 + the noise's):
+    # half way in dB at 0.5, all the way at 1
+    assert half == pytest.approx((before + before - 10 * np.log10(9)) / 2, abs=0.6)
+    assert full == pytest.approx(before - 10 * np.log10(9), abs=0.6)
+    flat = flatten_tones(patch, 0.5)
+    assert torch.allclose(torch.angle(flat), torch.angle(patch), atol=1e-5)
+    far = slice(150, 190)  # noise far from the line keeps its level within 1 dB
+    ratio = flat[:, far].abs().square().mean() / patch[:, far].abs().square().mean()
+    assert abs(10 * float(torch.log10(ratio))) < 1.0
+    with pytest.raises(ModelError, match="patch_flatten must be in"):
+        build_model("stft-restore", patch_flatten=1.5)
+
+
+def test_flattened_model_is_identity_at_init_and_chunks_exactly() -> None:
+    model = build_model("stft-restore", patch_flatten=0.5).eval()
+    x = torch.from_numpy(lowpassed_noise(8000.0, seconds=1.0))[None]
+    with torch.inference_mode():
+        assert torch.equal(model(x, 8000.0), x)
+    random_head(model)
+    with torch.inference_mode():
+        whole = model(x, 8000.0)[0].numpy()
+        chunked = run_chunked(model, x[0].numpy(), chunk=8192, cutoff_hz=8000.0)
+    assert np.abs(whole - x[0].numpy()).max() > 1e-3  # the random head changes the band
+    assert np.abs(chunked - whole).max() < 1e-5
 
 
 def test_estimate_finds_a_steep_cutoff() -> None:

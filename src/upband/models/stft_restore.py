@@ -23,7 +23,11 @@ bin at or above ``f_c``::
   sinusoid's phase advances from frame to frame as it should at its new bin, and the patch stays
   coherent after overlap-add. ``h`` (real, either sign) is its gain: the band's level and
   envelope in every frame come from the network, its fine structure (tones, transients) from the
-  music itself;
+  music itself. With ``patch_flatten > 0`` the patch's tonal peaks are first flattened in every
+  frame towards the mean power of their neighbouring bins (:func:`flatten_tones`; spectral band
+  replication's "inverse filtering"): a note's harmonics copied upwards land where the note has
+  none, and a strong one, repeated at every onset, stands out of the restored band's long-term
+  spectrum as a whistle (``tests/test_enhance_artefacts.py``);
 * ``a`` and ``h`` come from a ConvNeXt-style stack of 1-D convolutions over frames, fed with the
   log magnitudes of all bins relative to a reference level (the mean log power below the cutoff,
   averaged over ``_LEVEL_FRAMES`` frames: a quiet passage and a loud one look alike, yet a fade
@@ -59,6 +63,10 @@ _LEVEL_FRAMES = 33
 #: The fallback estimate: the long-term spectrum is "content" down to this far below its
 #: median level between 1 and 4 kHz (dB).
 _ESTIMATE_DB = 55.0
+#: Width (bins) of the neighbourhood whose mean power a flattened patch bin moves towards, and
+#: the floor (relative to that mean) under a bin's own power there (at most +30 dB).
+_FLAT_BINS = 9
+_FLAT_FLOOR = 1e-3
 
 
 def patch_sources(cutoff_bin: Tensor, bins: int, step: int) -> Tensor:
@@ -92,6 +100,20 @@ def estimate_cutoff(power: Tensor, sample_rate: int) -> Tensor:
     return hz[last]
 
 
+def flatten_tones(patch: Tensor, amount: float) -> Tensor:
+    """``patch`` ``[..., bins, frames]`` (complex) with its tonal peaks flattened in every frame:
+    each bin's magnitude moves towards the power mean of its ``_FLAT_BINS`` neighbours by
+    ``amount`` (0: unchanged, 1: that mean), its phase kept."""
+    if amount == 0.0:
+        return patch
+    power = patch.real.square() + patch.imag.square()
+    rows = power.transpose(-1, -2).reshape(-1, 1, power.shape[-2])
+    local = F.avg_pool1d(rows, _FLAT_BINS, 1, _FLAT_BINS // 2, count_include_pad=False)
+    local = local.reshape(power.transpose(-1, -2).shape).transpose(-1, -2)
+    scale = ((local + _FLOOR) / (power + _FLAT_FLOOR * local + _FLOOR)) ** (amount / 2)
+    return patch * scale
+
+
 class _Block(nn.Module):
     """ConvNeXt block over frames: depthwise conv, LayerNorm, pointwise MLP, layer scale."""
 
@@ -120,6 +142,8 @@ class STFTRestorer(WaveModel):
         blocks: ConvNeXt blocks.
         kernel: temporal kernel of each block (frames, odd).
         max_gain_db: the largest gain on what the input holds above the cutoff.
+        patch_flatten: how far the patch's tonal peaks are flattened (0: not at all, 1: to
+            the mean power of their neighbourhood); see :func:`flatten_tones`.
     """
 
     name = "stft-restore"
@@ -127,13 +151,17 @@ class STFTRestorer(WaveModel):
 
     @capture_config
     def __init__(self, channels: int = 1, n_fft: int = 1024, hop: int = 256, dim: int = 192,
-                 blocks: int = 6, kernel: int = 7, max_gain_db: float = 30.0) -> None:
+                 blocks: int = 6, kernel: int = 7, max_gain_db: float = 30.0,
+                 patch_flatten: float = 0.0) -> None:
         if n_fft % hop or n_fft < 2 * hop:
             raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop}), at least 2x")
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {kernel}")
+        if not 0.0 <= patch_flatten <= 1.0:
+            raise ValueError(f"patch_flatten must be in [0, 1], got {patch_flatten}")
         super().__init__(channels=channels, stride=hop)
         self.n_fft, self.hop, self.kernel, self.blocks_n = n_fft, hop, kernel, blocks
+        self.patch_flatten = patch_flatten
         self.bins = n_fft // 2 + 1
         self.log_gain = math.log(10 ** (max_gain_db / 20))
         self.window: Tensor
@@ -179,7 +207,7 @@ class STFTRestorer(WaveModel):
         source = patch_sources(kc, self.bins, self.n_fft // self.hop)  # [B, bins]
         spec = spec.reshape(batch, chans, self.bins, frames)
         index = source[:, None, :, None].expand(batch, chans, self.bins, frames)
-        patch = torch.gather(spec, 2, index)
+        patch = flatten_tones(torch.gather(spec, 2, index), self.patch_flatten)
         keep = above[:, None, :, None]
         restored = torch.where(keep, gain * spec + b * patch, spec)
         if x.device.type == "meta":  # describe_model counts MACs on meta tensors: no ISTFT there
