@@ -321,22 +321,33 @@ def test_short_wgan_run_learns(tmp_path: Path) -> None:
         "generator.json", "generator.safetensors", "model.safetensors", "state.json"]
 
 
-def test_the_optional_reconstruction_term(tmp_path: Path) -> None:
-    """``wgan.reconstruction`` (not the paper's: 0 in every recipe) adds its weight times the
-    L1 distance of square-rooted magnitudes to G's loss: logged, and it falls as G trains."""
+@pytest.mark.parametrize("term, weight", [("reconstruction", 50), ("envelope", 1)])
+def test_the_optional_anchor_terms(term: str, weight: float, tmp_path: Path) -> None:
+    """``wgan.reconstruction`` and ``wgan.envelope`` (not the paper's: 0 in every recipe) add
+    their weight times the L1 distance of square-rooted magnitudes, or of band energies in dB,
+    to G's loss: logged, and it falls as G trains; with both at 0 nothing is added."""
     data = TrainData(_Noise(), None)
     common = ("train.max_steps=60", "validation.every=0", "validation.at_start=false",
               "train.log_every=5", "wgan.profile=0")
-    train(load_config("configs/lattner-mp3.toml", _toy_config(*common, "wgan.reconstruction=50")),
-          tmp_path / "rec", data=data, quiet=True)
-    rows = list(csv.DictReader((tmp_path / "rec/metrics.csv").open()))
-    rec = [float(r["train_reconstruction"]) for r in rows if r["train_reconstruction"]]
-    assert len(rec) == 12 and min(rec) > 0
-    assert np.mean(rec[-3:]) < 0.8 * np.mean(rec[:3]), rec
+    train(load_config("configs/lattner-mp3.toml", _toy_config(*common, f"wgan.{term}={weight}")),
+          tmp_path / term, data=data, quiet=True)
+    rows = list(csv.DictReader((tmp_path / term / "metrics.csv").open()))
+    values = [float(r[f"train_{term}"]) for r in rows if r[f"train_{term}"]]
+    assert len(values) == 12 and min(values) > 0
+    assert np.mean(values[-3:]) < 0.8 * np.mean(values[:3]), values
     train(load_config("configs/lattner-mp3.toml", _toy_config(*common, "train.max_steps=5")),
           tmp_path / "paper", data=data, quiet=True)
     rows = list(csv.DictReader((tmp_path / "paper/metrics.csv").open()))
-    assert {float(r["train_reconstruction"]) for r in rows if r["train_reconstruction"]} == {0.0}
+    for name in ("reconstruction", "envelope"):
+        assert {float(r[f"train_{name}"]) for r in rows if r[f"train_{name}"]} == {0.0}
+    assert all(float(r["train_adversarial"]) != 0 for r in rows if r["train_adversarial"])
+    if term == "envelope":  # wgan.adversarial weighs the critic's term: 0 leaves the anchors
+        train(load_config("configs/lattner-mp3.toml", _toy_config(
+            *common, "train.max_steps=5", "wgan.adversarial=0", "wgan.envelope=1")),
+            tmp_path / "anchor-only", data=data, quiet=True)
+        rows = list(csv.DictReader((tmp_path / "anchor-only/metrics.csv").open()))
+        assert {float(r["train_adversarial"]) for r in rows if r["train_adversarial"]} == {0.0}
+        assert all(float(r["train_envelope"]) > 0 for r in rows if r["train_envelope"])
 
 
 def test_resume_equals_an_unbroken_run(tmp_path: Path) -> None:

@@ -50,8 +50,10 @@ __all__ = [
     "TimeDomainLoss",
     "TrainingLoss",
     "build_loss",
+    "envelope_distance",
     "log_mse_loss",
     "mse_loss",
+    "octave_bands",
     "profile_loss",
     "rmse_loss",
 ]
@@ -125,18 +127,11 @@ class EnvelopeLoss(nn.Module):
     def __init__(self, n_fft: int = 2048, per_octave: int = 6, first_bin: int = 16,
                  floor_db: float = 60.0) -> None:
         super().__init__()
-        self.n_fft, self.floor = n_fft, 10 ** (-floor_db / 10)
-        bins = n_fft // 2 + 1
-        octaves = math.log2((bins - 1) / first_bin)
-        edges = first_bin * 2 ** (torch.arange(round(octaves * per_octave) + 1) / per_octave)
-        edges = torch.unique(edges.round().long().clamp(max=bins))
-        bands = torch.zeros(len(edges) - 1, bins)
-        for i, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist(),
-                                         strict=True)):
-            bands[i, lo:hi] = 1.0
+        self.n_fft, self.floor_db = n_fft, floor_db
         self.bands: Tensor
         self.window: Tensor
-        self.register_buffer("bands", bands, persistent=False)
+        self.register_buffer("bands", octave_bands(n_fft // 2 + 1, per_octave, first_bin),
+                             persistent=False)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def energies(self, x: Tensor) -> Tensor:
@@ -149,9 +144,27 @@ class EnvelopeLoss(nn.Module):
 
     def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
         estimate, target = _check(estimate, target)
-        e_est, e_tgt = self.energies(estimate), self.energies(target)
-        floor = self.floor * e_tgt.mean(dim=(1, 2), keepdim=True) + 1e-12
-        return (10.0 * (torch.log10(e_est + floor) - torch.log10(e_tgt + floor))).abs().mean()
+        return envelope_distance(self.energies(estimate), self.energies(target), self.floor_db)
+
+
+def octave_bands(bins: int, per_octave: int = 6, first_bin: int = 16) -> Tensor:
+    """``[bands, bins]`` 0/1 matrix summing STFT bins ``first_bin`` .. ``bins - 1`` into bands
+    ``per_octave`` to the octave (the lowest get at least one bin each)."""
+    octaves = math.log2((bins - 1) / first_bin)
+    edges = first_bin * 2 ** (torch.arange(round(octaves * per_octave) + 1) / per_octave)
+    edges = torch.unique(edges.round().long().clamp(max=bins))
+    bands = torch.zeros(len(edges) - 1, bins)
+    for i, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)):
+        bands[i, lo:hi] = 1.0
+    return bands
+
+
+def envelope_distance(estimate: Tensor, target: Tensor, floor_db: float = 60.0) -> Tensor:
+    """:class:`EnvelopeLoss` on band energies ``[N, bands, frames]``: the mean of ``|10
+    log10(E^ + f) - 10 log10(E + f)|`` with ``f`` ``floor_db`` under each signal's mean band
+    energy in the target (plus 1e-12)."""
+    floor = 10 ** (-floor_db / 10) * target.mean(dim=(1, 2), keepdim=True) + 1e-12
+    return (10.0 * (torch.log10(estimate + floor) - torch.log10(target + floor))).abs().mean()
 
 
 class MultiResolutionSTFTLoss(nn.Module):

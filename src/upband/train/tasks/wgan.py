@@ -24,14 +24,19 @@ original, and of the MP3 as its condition.
    (``wgan.profile_p_rhythm``); with ``wgan.reconstruction > 0`` (not in the paper; 0 by
    default) also that weight times the mean absolute difference of the square-rooted
    magnitudes (the critic's magnitude view) of restoration and original, for every draw:
-   an anchor that a short, small-batch CPU run can use where the critic alone drifts.
+   an anchor that a short, small-batch CPU run can use where the critic alone drifts; with
+   ``wgan.envelope > 0`` (0 by default) that weight times the dB distance of their 1/6-octave
+   band energies frame by frame (:func:`upband.train.losses.envelope_distance`: the level of
+   the band in time, which a listener hears first); ``wgan.adversarial`` (1 in the paper)
+   weighs the critic's term.
 
 Every network runs one forward per backward, as DDP wants; the critic is never compiled
 (``torch.compile`` has no double backward, which the penalty needs). ``loss.*`` is not used.
 
 Logged: ``loss`` (the generator's total), ``wasserstein`` (the critic's estimate on the batch,
 before its step), ``gradient_penalty``, ``drift`` (mean D(real)²), ``critic`` (its loss),
-``adversarial``, ``profile_freq``, ``profile_rhythm``, ``reconstruction``. **Validation**
+``adversarial``, ``profile_freq``, ``profile_rhythm``, ``reconstruction``, ``envelope``.
+**Validation**
 (rank 0, the ``seen`` excerpts: held-out songs degraded by ``data.preset``): the generator as
 ``upband enhance`` runs it (whole excerpt, noise seed 0), Lattner's metrics of the input and of
 the output against the original (``val_{input,output}_{spectral_mse,lsd_db,snr}``) and the critic's
@@ -57,7 +62,7 @@ from upband.models.lattner_critic import LattnerCritic
 from upband.models.signed_sqrt import root_magnitude
 from upband.train.config import ConfigError
 from upband.train.distributed import wrap_module
-from upband.train.losses import profile_loss
+from upband.train.losses import envelope_distance, octave_bands, profile_loss
 from upband.train.schedules import build_schedule
 from upband.train.tasks.base import Task, TaskContext, build_optimizer, optimizer_step
 from upband.train.tasks.regression import build_task_model
@@ -105,7 +110,7 @@ class LattnerTask(Task):
 
     name = "lattner"
     log_names = ("wasserstein", "gradient_penalty", "drift", "critic", "adversarial",
-                 "profile_freq", "profile_rhythm", "reconstruction")
+                 "profile_freq", "profile_rhythm", "reconstruction", "envelope")
     validation_metrics = METRICS
 
     def __init__(self, context: TaskContext) -> None:
@@ -132,6 +137,7 @@ class LattnerTask(Task):
         self.optimizers = {"generator": self.g_optimizer, "critic_optimizer": self.c_optimizer}
         self.schedules = {name: build_schedule(c.schedule, c.optim) for name in self.optimizers}
         self.input_metrics: dict[str, float] | None = None
+        self._bands: Tensor | None = None
 
     # ---------------------------------------------------------------- the step
 
@@ -176,7 +182,7 @@ class LattnerTask(Task):
             logs = self._critic_step(real, fake[:n].detach(), cond)
         with self.context.autocast():
             judged = self.judge(fake, torch.cat([cond] * draws)).float()
-        adversarial = -judged.mean()
+        adversarial = -w.adversarial * judged.mean()
         zero = adversarial.new_zeros(())
         freq = rhythm = zero
         if z is not None and w.profile > 0:
@@ -189,12 +195,22 @@ class LattnerTask(Task):
         if w.reconstruction > 0:
             rec = w.reconstruction * (root_magnitude(fake)
                                       - root_magnitude(torch.cat([real] * draws))).abs().mean()
-        total = adversarial + freq + rhythm + rec
+        env = zero
+        if w.envelope > 0:
+            env = w.envelope * envelope_distance(self._band_energies(fake),
+                                                 self._band_energies(torch.cat([real] * draws)))
+        total = adversarial + freq + rhythm + rec + env
         optimizer_step(self.g_optimizer, total, self.model.parameters(),
                        self.config.optim.grad_clip)
         return {"loss": total.detach(), **logs, "adversarial": adversarial.detach(),
                 "profile_freq": freq.detach(), "profile_rhythm": rhythm.detach(),
-                "reconstruction": rec.detach()}
+                "reconstruction": rec.detach(), "envelope": env.detach()}
+
+    def _band_energies(self, s: Tensor) -> Tensor:
+        """1/6-octave band energies ``[N, bands, frames]`` of a signed-root spectrogram."""
+        if self._bands is None or self._bands.shape[1] != s.shape[2]:
+            self._bands = octave_bands(s.shape[2]).to(s.device)
+        return torch.einsum("kf,nft->nkt", self._bands, s[:, 0].pow(4) + s[:, 1].pow(4))
 
     # ---------------------------------------------------------------- validation
 
