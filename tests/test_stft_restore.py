@@ -104,8 +104,32 @@ def test_flattening_lowers_a_tonal_line_to_its_neighbours_and_keeps_phases() -> 
         build_model("stft-restore", patch_flatten=1.5)
 
 
-def test_flattened_model_is_identity_at_init_and_chunks_exactly() -> None:
-    model = build_model("stft-restore", patch_flatten=0.5).eval()
+def test_smoothed_gains_have_no_fine_structure_across_bins() -> None:
+    """With ``smooth_bins`` the band's gain is a local mean: a head that raises the patch in one
+    bin only (at 15 kHz) raises it over ``smooth_bins`` bins at 1/``smooth_bins`` of the gain."""
+    x = torch.from_numpy(lowpassed_noise(8000.0, seconds=1.0))[None]
+    k0 = round(15_000 / (SR / 1024))
+
+    def share_near_k0(width: int) -> float:
+        model = build_model("stft-restore", smooth_bins=width).eval()
+        with torch.no_grad():
+            model.out.bias[513 + k0] = 1.0  # h = 1 at bin k0 (the second half is h)
+        with torch.inference_mode():
+            d = (model(x, 8000.0) - x)[0, 0]
+        power = torch.stft(d, 1024, 256, window=torch.hann_window(1024),
+                           return_complex=True).abs().square().sum(-1)
+        return float(power[k0 - 1:k0 + 2].sum() / power.sum())
+
+    with pytest.raises(ModelError, match="smooth_bins must be odd"):
+        build_model("stft-restore", smooth_bins=4)
+    assert share_near_k0(1) > 0.9
+    assert share_near_k0(9) < 0.5
+
+
+@pytest.mark.parametrize("kwargs", [{"patch_flatten": 0.5}, {"smooth_bins": 9}])
+def test_flattened_or_smoothed_model_is_identity_at_init_and_chunks_exactly(
+        kwargs: dict[str, float]) -> None:
+    model = build_model("stft-restore", **kwargs).eval()
     x = torch.from_numpy(lowpassed_noise(8000.0, seconds=1.0))[None]
     with torch.inference_mode():
         assert torch.equal(model(x, 8000.0), x)

@@ -28,6 +28,11 @@ bin at or above ``f_c``::
   replication's "inverse filtering"): a note's harmonics copied upwards land where the note has
   none, and a strong one, repeated at every onset, stands out of the restored band's long-term
   spectrum as a whistle (``tests/test_enhance_artefacts.py``);
+* with ``smooth_bins > 1`` both gains are averaged over that many neighbouring bins
+  (:func:`smooth_bins`) before use, so that the network sets the band's level and envelope,
+  not a fine structure of its own: per-bin gains let a network raise a few bins of the patch
+  at a note's onset into a whistle that stands out of the restored band's long-term spectrum
+  (``tests/test_enhance_artefacts.py``; ``docs/results/envelope/README.md``);
 * ``a`` and ``h`` come from a ConvNeXt-style stack of 1-D convolutions over frames, fed with the
   log magnitudes of all bins relative to a reference level (the mean log power below the cutoff,
   averaged over ``_LEVEL_FRAMES`` frames: a quiet passage and a loud one look alike, yet a fade
@@ -100,6 +105,15 @@ def estimate_cutoff(power: Tensor, sample_rate: int) -> Tensor:
     return hz[last]
 
 
+def smooth_bins(v: Tensor, width: int) -> Tensor:
+    """``v`` ``[..., bins, frames]`` averaged over ``width`` neighbouring bins (odd; fewer at
+    the edges)."""
+    rows = v.transpose(-1, -2)
+    out = F.avg_pool1d(rows.reshape(-1, 1, rows.shape[-1]), width, 1, width // 2,
+                       count_include_pad=False)
+    return out.reshape(rows.shape).transpose(-1, -2)
+
+
 def flatten_tones(patch: Tensor, amount: float) -> Tensor:
     """``patch`` ``[..., bins, frames]`` (complex) with its tonal peaks flattened in every frame:
     each bin's magnitude moves towards the power mean of its ``_FLAT_BINS`` neighbours by
@@ -144,6 +158,8 @@ class STFTRestorer(WaveModel):
         max_gain_db: the largest gain on what the input holds above the cutoff.
         patch_flatten: how far the patch's tonal peaks are flattened (0: not at all, 1: to
             the mean power of their neighbourhood); see :func:`flatten_tones`.
+        smooth_bins: the network's gains ``a`` and ``h`` are averaged over this many
+            neighbouring bins (odd; 1: not at all); see the module docstring.
     """
 
     name = "stft-restore"
@@ -152,16 +168,18 @@ class STFTRestorer(WaveModel):
     @capture_config
     def __init__(self, channels: int = 1, n_fft: int = 1024, hop: int = 256, dim: int = 192,
                  blocks: int = 6, kernel: int = 7, max_gain_db: float = 30.0,
-                 patch_flatten: float = 0.0) -> None:
+                 patch_flatten: float = 0.0, smooth_bins: int = 1) -> None:
         if n_fft % hop or n_fft < 2 * hop:
             raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop}), at least 2x")
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {kernel}")
+        if smooth_bins < 1 or smooth_bins % 2 == 0:
+            raise ValueError(f"smooth_bins must be odd and positive, got {smooth_bins}")
         if not 0.0 <= patch_flatten <= 1.0:
             raise ValueError(f"patch_flatten must be in [0, 1], got {patch_flatten}")
         super().__init__(channels=channels, stride=hop)
         self.n_fft, self.hop, self.kernel, self.blocks_n = n_fft, hop, kernel, blocks
-        self.patch_flatten = patch_flatten
+        self.patch_flatten, self.smooth_bins = patch_flatten, smooth_bins
         self.bins = n_fft // 2 + 1
         self.log_gain = math.log(10 ** (max_gain_db / 20))
         self.window: Tensor
@@ -203,6 +221,8 @@ class STFTRestorer(WaveModel):
         h = self.inp(torch.cat([stacked, level / 10.0], dim=1))
         h = self.norm(self.body(h).transpose(1, 2)).transpose(1, 2)
         a, b = self.out(h).reshape(batch, chans, 2, self.bins, frames).unbind(2)
+        if self.smooth_bins > 1:
+            a, b = (smooth_bins(v, self.smooth_bins) for v in (a, b))
         gain = torch.exp(self.log_gain * torch.tanh(a / self.log_gain))
         source = patch_sources(kc, self.bins, self.n_fft // self.hop)  # [B, bins]
         spec = spec.reshape(batch, chans, self.bins, frames)
