@@ -15,7 +15,7 @@ from upband.enhancement.pipeline import model_stage
 from upband.enhancement.settings import Settings
 from upband.errors import ModelError
 from upband.models import build_model
-from upband.models.stft_restore import estimate_cutoff, flatten_tones, patch_sources
+from upband.models.stft_restore import cap_tones, estimate_cutoff, patch_sources
 from upband.train.data import collate_pairs
 
 SR = 44_100
@@ -77,56 +77,33 @@ def test_patch_copies_whole_multiples_of_the_phase_step() -> None:
         assert torch.equal(src[b, ~above], k[~above])
 
 
-def test_flattening_lowers_a_tonal_line_to_its_neighbours_and_keeps_phases() -> None:
+def test_the_cap_takes_a_tonal_line_down_to_its_neighbours_and_keeps_phases() -> None:
     gen = torch.Generator().manual_seed(0)
     noise = torch.complex(torch.randn(2, 200, 30, generator=gen), torch.randn(2, 200, 30,
                                                                               generator=gen))
     patch = noise.clone()
     patch[:, 100] = 100.0 * np.sqrt(2) * torch.exp(1j * noise[:, 100].angle())  # +40 dB
-    assert torch.equal(flatten_tones(patch, 0.0), patch)
+    assert torch.equal(cap_tones(patch, None), patch)
 
-    def height_db(p: torch.Tensor) -> float:  # the line over the median power of bins 150-190
+    def height_db(p: torch.Tensor) -> float:  # the line over the mean power of bins 150-190
         power = p.abs().square().mean(dim=(0, 2))
-        return float(10 * torch.log10(power[100] / power[150:190].median()))
+        return float(10 * torch.log10(power[100] / power[150:190].mean()))
 
-    before, half, full = (height_db(flatten_tones(patch, a)) for a in (0.0, 0.5, 1.0))
-    assert before == pytest.approx(40.0, abs=0.5)
-    # the line moves towards the mean power of its 9 bins (its own power / 9 + the noise's):
-    # half way in dB at 0.5, all the way at 1
-    assert half == pytest.approx((before + before - 10 * np.log10(9)) / 2, abs=0.6)
-    assert full == pytest.approx(before - 10 * np.log10(9), abs=0.6)
-    flat = flatten_tones(patch, 0.5)
-    assert torch.allclose(torch.angle(flat), torch.angle(patch), atol=1e-5)
-    far = slice(150, 190)  # noise far from the line keeps its level within 1 dB
-    ratio = flat[:, far].abs().square().mean() / patch[:, far].abs().square().mean()
-    assert abs(10 * float(torch.log10(ratio))) < 1.0
-    with pytest.raises(ModelError, match="patch_flatten must be in"):
-        build_model("stft-restore", patch_flatten=1.5)
-
-
-def test_smoothed_gains_have_no_fine_structure_across_bins() -> None:
-    """With ``smooth_bins`` the band's gain is a local mean: a head that raises the patch in one
-    bin only (at 15 kHz) raises it over ``smooth_bins`` bins at 1/``smooth_bins`` of the gain."""
-    x = torch.from_numpy(lowpassed_noise(8000.0, seconds=1.0))[None]
-    k0 = round(15_000 / (SR / 1024))
-
-    def share_near_k0(width: int) -> float:
-        model = build_model("stft-restore", smooth_bins=width).eval()
-        with torch.no_grad():
-            model.out.bias[513 + k0] = 1.0  # h = 1 at bin k0 (the second half is h)
-        with torch.inference_mode():
-            d = (model(x, 8000.0) - x)[0, 0]
-        power = torch.stft(d, 1024, 256, window=torch.hann_window(1024),
-                           return_complex=True).abs().square().sum(-1)
-        return float(power[k0 - 1:k0 + 2].sum() / power.sum())
-
-    with pytest.raises(ModelError, match="smooth_bins must be odd"):
-        build_model("stft-restore", smooth_bins=4)
-    assert share_near_k0(1) > 0.9
-    assert share_near_k0(9) < 0.5
+    assert height_db(patch) == pytest.approx(40.0, abs=0.5)
+    for peak in (3.0, 6.0):
+        capped = cap_tones(patch, peak)
+        # the line's 15 bins' geometric mean rises by 40 / 15 dB: the cap sits that much higher
+        assert height_db(capped) == pytest.approx(peak + 40 / 15, abs=0.7)
+        assert torch.allclose(torch.angle(capped), torch.angle(patch), atol=1e-5)
+        # noise far from the line loses only its few bins above the cap
+        far = slice(150, 190)
+        ratio = capped[:, far].abs().square().mean() / patch[:, far].abs().square().mean()
+        assert -1.0 < 10 * float(torch.log10(ratio)) <= 0.0
+    with pytest.raises(ModelError, match="patch_peak_db must be at least 0"):
+        build_model("stft-restore", patch_peak_db=-1.0)
 
 
-@pytest.mark.parametrize("kwargs", [{"patch_flatten": 0.5}, {"smooth_bins": 9}])
+@pytest.mark.parametrize("kwargs", [{"patch_peak_db": 6.0}, {"smooth_bins": 9}])
 def test_flattened_or_smoothed_model_is_identity_at_init_and_chunks_exactly(
         kwargs: dict[str, float]) -> None:
     model = build_model("stft-restore", **kwargs).eval()

@@ -23,13 +23,13 @@ bin at or above ``f_c``::
   sinusoid's phase advances from frame to frame as it should at its new bin, and the patch stays
   coherent after overlap-add. ``h`` (real, either sign) is its gain: the band's level and
   envelope in every frame come from the network, its fine structure (tones, transients) from the
-  music itself. With ``patch_flatten > 0`` the patch's tonal peaks are first flattened in every
-  frame towards the mean power of their neighbouring bins (:func:`flatten_tones`; spectral band
-  replication's "inverse filtering"): a note's harmonics copied upwards land where the note has
-  none, and a strong one, repeated at every onset, stands out of the restored band's long-term
-  spectrum as a whistle (``tests/test_enhance_artefacts.py``);
+  music itself. With ``patch_peak_db`` set, no bin of the patch stands more than that many dB
+  above the level of its ``_CAP_BINS`` neighbours in its frame (:func:`cap_tones`, phases kept;
+  spectral band replication's "inverse filtering" does the like): a note's harmonics copied
+  upwards land where the note has none, and a strong one stands out of the restored band as a
+  whistle (``tests/test_enhance_artefacts.py``);
 * with ``smooth_bins > 1`` both gains are averaged over that many neighbouring bins
-  (:func:`smooth_bins`) before use, so that the network sets the band's level and envelope,
+  (:func:`average_bins`) before use, so that the network sets the band's level and envelope,
   not a fine structure of its own: per-bin gains let a network raise a few bins of the patch
   at a note's onset into a whistle that stands out of the restored band's long-term spectrum
   (``tests/test_enhance_artefacts.py``; ``docs/results/envelope/README.md``);
@@ -59,7 +59,7 @@ from torch import Tensor, nn
 
 from upband.models.base import WaveModel, capture_config
 
-__all__ = ["STFTRestorer", "estimate_cutoff", "patch_sources"]
+__all__ = ["STFTRestorer", "average_bins", "cap_tones", "estimate_cutoff", "patch_sources"]
 
 #: Power floor of the log-magnitude features.
 _FLOOR = 1e-10
@@ -68,10 +68,10 @@ _LEVEL_FRAMES = 33
 #: The fallback estimate: the long-term spectrum is "content" down to this far below its
 #: median level between 1 and 4 kHz (dB).
 _ESTIMATE_DB = 55.0
-#: Width (bins) of the neighbourhood whose mean power a flattened patch bin moves towards, and
-#: the floor (relative to that mean) under a bin's own power there (at most +30 dB).
-_FLAT_BINS = 9
-_FLAT_FLOOR = 1e-3
+#: Width (bins) of the neighbourhood whose level caps a patch bin (:func:`cap_tones`).
+_CAP_BINS = 15
+#: exp(Euler's gamma): the mean of white noise's bin powers over their geometric mean.
+_GEOMETRIC_TO_MEAN = math.exp(0.5772156649015329)
 
 
 def patch_sources(cutoff_bin: Tensor, bins: int, step: int) -> Tensor:
@@ -105,7 +105,7 @@ def estimate_cutoff(power: Tensor, sample_rate: int) -> Tensor:
     return hz[last]
 
 
-def smooth_bins(v: Tensor, width: int) -> Tensor:
+def average_bins(v: Tensor, width: int) -> Tensor:
     """``v`` ``[..., bins, frames]`` averaged over ``width`` neighbouring bins (odd; fewer at
     the edges)."""
     rows = v.transpose(-1, -2)
@@ -114,18 +114,18 @@ def smooth_bins(v: Tensor, width: int) -> Tensor:
     return out.reshape(rows.shape).transpose(-1, -2)
 
 
-def flatten_tones(patch: Tensor, amount: float) -> Tensor:
-    """``patch`` ``[..., bins, frames]`` (complex) with its tonal peaks flattened in every frame:
-    each bin's magnitude moves towards the power mean of its ``_FLAT_BINS`` neighbours by
-    ``amount`` (0: unchanged, 1: that mean), its phase kept."""
-    if amount == 0.0:
+def cap_tones(patch: Tensor, peak_db: float | None) -> Tensor:
+    """``patch`` ``[..., bins, frames]`` (complex) with no bin's power more than ``peak_db``
+    above its frame's level around it, phases kept (None: unchanged). The level is the
+    geometric mean of the powers of the ``_CAP_BINS`` bins around it (fewer at the edges)
+    times :data:`_GEOMETRIC_TO_MEAN`: white noise's mean power, which one strong line barely
+    raises (a line 30 dB over noise in one of 15 bins lifts it by 2 dB)."""
+    if peak_db is None:
         return patch
     power = patch.real.square() + patch.imag.square()
-    rows = power.transpose(-1, -2).reshape(-1, 1, power.shape[-2])
-    local = F.avg_pool1d(rows, _FLAT_BINS, 1, _FLAT_BINS // 2, count_include_pad=False)
-    local = local.reshape(power.transpose(-1, -2).shape).transpose(-1, -2)
-    scale = ((local + _FLOOR) / (power + _FLAT_FLOOR * local + _FLOOR)) ** (amount / 2)
-    return patch * scale
+    log_level = average_bins(torch.log(power + _FLOOR), _CAP_BINS)
+    cap = torch.exp(log_level) * (_GEOMETRIC_TO_MEAN * 10 ** (peak_db / 10))
+    return patch * torch.sqrt(torch.clamp(cap / (power + _FLOOR), max=1.0))
 
 
 class _Block(nn.Module):
@@ -156,8 +156,8 @@ class STFTRestorer(WaveModel):
         blocks: ConvNeXt blocks.
         kernel: temporal kernel of each block (frames, odd).
         max_gain_db: the largest gain on what the input holds above the cutoff.
-        patch_flatten: how far the patch's tonal peaks are flattened (0: not at all, 1: to
-            the mean power of their neighbourhood); see :func:`flatten_tones`.
+        patch_peak_db: no bin of the patch more than this many dB above its neighbours'
+            level (None: no cap); see :func:`cap_tones`.
         smooth_bins: the network's gains ``a`` and ``h`` are averaged over this many
             neighbouring bins (odd; 1: not at all); see the module docstring.
     """
@@ -168,18 +168,18 @@ class STFTRestorer(WaveModel):
     @capture_config
     def __init__(self, channels: int = 1, n_fft: int = 1024, hop: int = 256, dim: int = 192,
                  blocks: int = 6, kernel: int = 7, max_gain_db: float = 30.0,
-                 patch_flatten: float = 0.0, smooth_bins: int = 1) -> None:
+                 patch_peak_db: float | None = None, smooth_bins: int = 1) -> None:
         if n_fft % hop or n_fft < 2 * hop:
             raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop}), at least 2x")
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {kernel}")
         if smooth_bins < 1 or smooth_bins % 2 == 0:
             raise ValueError(f"smooth_bins must be odd and positive, got {smooth_bins}")
-        if not 0.0 <= patch_flatten <= 1.0:
-            raise ValueError(f"patch_flatten must be in [0, 1], got {patch_flatten}")
+        if patch_peak_db is not None and patch_peak_db < 0:
+            raise ValueError(f"patch_peak_db must be at least 0, got {patch_peak_db}")
         super().__init__(channels=channels, stride=hop)
         self.n_fft, self.hop, self.kernel, self.blocks_n = n_fft, hop, kernel, blocks
-        self.patch_flatten, self.smooth_bins = patch_flatten, smooth_bins
+        self.patch_peak_db, self.smooth_bins = patch_peak_db, smooth_bins
         self.bins = n_fft // 2 + 1
         self.log_gain = math.log(10 ** (max_gain_db / 20))
         self.window: Tensor
@@ -222,12 +222,12 @@ class STFTRestorer(WaveModel):
         h = self.norm(self.body(h).transpose(1, 2)).transpose(1, 2)
         a, b = self.out(h).reshape(batch, chans, 2, self.bins, frames).unbind(2)
         if self.smooth_bins > 1:
-            a, b = (smooth_bins(v, self.smooth_bins) for v in (a, b))
+            a, b = (average_bins(v, self.smooth_bins) for v in (a, b))
         gain = torch.exp(self.log_gain * torch.tanh(a / self.log_gain))
         source = patch_sources(kc, self.bins, self.n_fft // self.hop)  # [B, bins]
         spec = spec.reshape(batch, chans, self.bins, frames)
         index = source[:, None, :, None].expand(batch, chans, self.bins, frames)
-        patch = flatten_tones(torch.gather(spec, 2, index), self.patch_flatten)
+        patch = cap_tones(torch.gather(spec, 2, index), self.patch_peak_db)
         keep = above[:, None, :, None]
         restored = torch.where(keep, gain * spec + b * patch, spec)
         if x.device.type == "meta":  # describe_model counts MACs on meta tensors: no ISTFT there
