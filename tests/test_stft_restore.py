@@ -3,6 +3,9 @@ crops, validation, the product's pipeline)."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +19,7 @@ from upband.enhancement.settings import Settings
 from upband.errors import ModelError
 from upband.models import build_model
 from upband.models.stft_restore import cap_tones, estimate_cutoff, patch_sources
+from upband.states import load_model, load_pretrained
 from upband.train.data import collate_pairs
 
 SR = 44_100
@@ -209,3 +213,25 @@ def test_any_channel_count_gets_its_own_band(channels: int) -> None:
     assert y.shape == x.shape and torch.isfinite(y).all()
     for c in range(channels):
         assert band_power((y - x)[0, c].numpy(), 9000, 20_000) > 0
+
+
+def test_reconfigure_script_copies_the_tensors_with_new_arguments(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """scripts/reconfigure_model.py: the shipped weights with the envelope recipe's arguments
+    (configs/upband-envelope.toml starts from such a copy), and a one-line error for an
+    argument that would change a tensor's shape."""
+    spec = importlib.util.spec_from_file_location(
+        "reconfigure_model", Path(__file__).resolve().parents[1] / "scripts/reconfigure_model.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "init.safetensors"
+    assert script.main(["upband-default", str(out), "smooth_bins=9", "patch_peak_db=6.0"]) == 0
+    shipped, copy = load_pretrained("upband-default"), load_model(out)
+    assert copy.config == {**shipped.config, "smooth_bins": 9, "patch_peak_db": 6.0}
+    assert all(torch.equal(a, b) for a, b in zip(shipped.state_dict().values(),
+                                                 copy.state_dict().values(), strict=True))
+    capsys.readouterr()
+    assert script.main(["upband-default", str(tmp_path / "x.safetensors"), "dim=64"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "changes the tensors' shapes" in err
