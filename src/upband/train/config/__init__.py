@@ -307,12 +307,11 @@ class WganConfig(_Frozen):
     Gulrajani's penalty and the penalty on the critic's output for real data), then one
     generator step (``-mean D(fake)`` + the profile loss, eq. 3, for a model with noise:
     ``profile`` is eq. 3's weight, ``profile_p_freq`` / ``profile_p_rhythm`` its powers,
-    ``profile_eps`` a floor on its denominator). Not in the paper (the defaults leave them
-    out): ``reconstruction``, the weight of an L1 term on the square-rooted magnitudes of
-    restoration and original in the generator's loss (0); ``envelope``, the weight of the dB
-    distance of their 1/6-octave band energies frame by frame (0;
-    :func:`upband.train.losses.envelope_distance`); ``adversarial``, the weight of ``-mean
-    D(fake)`` (1). The critic's optimiser is ``optim.*``'s."""
+    ``profile_eps`` a floor on its denominator). Not the paper's (the defaults leave them out):
+    ``reconstruction``, the weight of an L1 term on the square-rooted magnitudes of restoration
+    and original in G's loss (0); ``envelope``, of the dB distance of their 1/6-octave band
+    energies frame by frame (0; :func:`upband.train.losses.envelope_distance`);
+    ``adversarial``, of ``-mean D(fake)`` (1). The critic's optimiser is ``optim.*``'s."""
 
     critic_steps: PositiveInt = 1
     gradient_penalty: NonNegativeFloat = 10.0
