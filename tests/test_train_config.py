@@ -135,6 +135,8 @@ EXPECTED = {
                        "cosine-restarts", 16, 32768, 44100, {"mse"}),
     "stft-restore": ("stft-restore", "versatile", "adamw", 5e-4, (0.9, 0.99), "cosine-restarts",
                      16, 32768, 44100, {"mse", "mrstft"}),
+    "upband-envelope": ("stft-restore", "versatile", "adamw", 5e-4, (0.9, 0.99),
+                        "cosine-restarts", 16, 32768, 44100, {"logmse", "envelope"}),
     "tfgan": ("tfgan", "tdpr", "adam", 2e-4, (0.5, 0.9), "constant", 16, 16000, 16000,
               {"mrstft", "time"}),
     "tfgan-s": ("tfgan-s", "sulun-single", "adam", 2e-4, (0.5, 0.9), "constant", 8, 16384,
