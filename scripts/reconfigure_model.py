@@ -20,8 +20,7 @@ from pathlib import Path
 
 from upband.errors import UpbandError
 from upband.models import build_model
-from upband.models.registry import PRETRAINED
-from upband.states import load_model, load_pretrained, save_model
+from upband.states import load_model_or_pretrained, save_model
 
 
 def _value(text: str) -> object:
@@ -38,10 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("changes", nargs="+", metavar="NAME=VALUE")
     args = p.parse_args(argv)
     try:
-        if args.model in PRETRAINED and not Path(args.model).exists():
-            model = load_pretrained(args.model)
-        else:
-            model = load_model(args.model)
+        model = load_model_or_pretrained(args.model)
         config = dict(model.config)
         for change in args.changes:
             name, sep, value = change.partition("=")

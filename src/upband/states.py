@@ -40,7 +40,7 @@ from upband.models.base import WaveModel
 from upband.models.registry import MODELS, PRETRAINED, build_model
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelHeader", "file_sha256", "load_model",
-           "load_pretrained", "read_header", "save_model"]
+           "load_model_or_pretrained", "load_pretrained", "read_header", "save_model"]
 
 FORMAT = "upband-model"
 FORMAT_VERSION = 1
@@ -228,3 +228,11 @@ def load_pretrained(name: str, *, directory: PathLike | None = None,
         raise ModelError(f"{path}: header does not match the pretrained entry {name!r}")
     model.pretrained_name = name
     return model
+
+
+def load_model_or_pretrained(spec: PathLike) -> WaveModel:
+    """:func:`load_pretrained` for the name of a shipped model (unless a file of that name
+    exists), else :func:`load_model` of the file ``spec``."""
+    if str(spec) in PRETRAINED and not Path(spec).exists():
+        return load_pretrained(str(spec))
+    return load_model(spec)

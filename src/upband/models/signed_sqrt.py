@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["MAGNITUDE_EPS", "analyse", "magnitude", "root_magnitude", "signed_sqrt",
+__all__ = ["MAGNITUDE_EPS", "analyse", "magnitude", "power", "root_magnitude", "signed_sqrt",
            "signed_square", "synthesise", "to_complex", "to_signed_sqrt"]
 
 #: Floor under the roots of :func:`magnitude` and :func:`root_magnitude` (|h|² units): the
@@ -87,15 +87,20 @@ def synthesise(s: Tensor, nyquist: Tensor, n_fft: int, hop: int, length: int) ->
                        center=True, length=length)
 
 
+def power(s: Tensor) -> Tensor:
+    """``|h|²`` of a signed-root spectrogram ``[N, 2, bins, frames]`` -> ``[N, bins, frames]``
+    (each part is the signed root of the real or imaginary part: its fourth power is that
+    part squared)."""
+    return s[:, 0].pow(4) + s[:, 1].pow(4)
+
+
 def magnitude(s: Tensor, eps: float = MAGNITUDE_EPS) -> Tensor:
     """``|h|`` of a signed-root spectrogram ``[N, 2, bins, frames]`` -> ``[N, bins, frames]``
     (the root of the power spectrum, ``P^∘½`` of eq. 3)."""
-    power = s[:, 0].pow(4) + s[:, 1].pow(4)
-    return torch.sqrt(power + eps) - eps ** 0.5
+    return torch.sqrt(power(s) + eps) - eps ** 0.5
 
 
 def root_magnitude(s: Tensor, eps: float = MAGNITUDE_EPS) -> Tensor:
     """``√|h|`` of a signed-root spectrogram ``[N, 2, bins, frames]`` -> ``[N, 1, bins,
     frames]``: the critic's square-rooted magnitude view (§3.1.1)."""
-    power = s[:, 0].pow(4) + s[:, 1].pow(4)
-    return (torch.sqrt(torch.sqrt(power + eps)) - eps ** 0.25).unsqueeze(1)
+    return (torch.sqrt(torch.sqrt(power(s) + eps)) - eps ** 0.25).unsqueeze(1)

@@ -16,15 +16,14 @@ takes its weights from the checkpoint instead.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from torch import Tensor
 
 from upband.errors import ModelError
-from upband.models import PRETRAINED, build_model
+from upband.models import build_model
 from upband.models.base import WaveModel
-from upband.states import load_model, load_pretrained
+from upband.states import load_model_or_pretrained
 from upband.train.config import VALIDATION_METRICS, ConfigError
 from upband.train.ema import ModelEMA
 from upband.train.losses import build_loss
@@ -39,10 +38,7 @@ def load_initial_weights(model: WaveModel, spec: str) -> None:
     """Copy the weights of ``spec`` (a model file or a pretrained name) into ``model``
     strictly; a different architecture or other arguments are a :class:`ConfigError`."""
     try:
-        if spec in PRETRAINED and not Path(spec).exists():
-            stored = load_pretrained(spec)
-        else:
-            stored = load_model(spec)
+        stored = load_model_or_pretrained(spec)
     except ModelError as exc:
         raise ConfigError(f"model.init: {exc}") from exc
     if stored.name != model.name:

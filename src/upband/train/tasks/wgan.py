@@ -59,7 +59,7 @@ from torch import Tensor, nn
 from upband import metrics
 from upband.models.lattner import LattnerGenerator
 from upband.models.lattner_critic import LattnerCritic
-from upband.models.signed_sqrt import root_magnitude
+from upband.models.signed_sqrt import power, root_magnitude
 from upband.train.config import ConfigError
 from upband.train.distributed import wrap_module
 from upband.train.losses import envelope_distance, octave_bands, profile_loss
@@ -137,7 +137,7 @@ class LattnerTask(Task):
         self.optimizers = {"generator": self.g_optimizer, "critic_optimizer": self.c_optimizer}
         self.schedules = {name: build_schedule(c.schedule, c.optim) for name in self.optimizers}
         self.input_metrics: dict[str, float] | None = None
-        self._bands: Tensor | None = None
+        self.bands = octave_bands(model.bins).to(device)  # the envelope anchor's 1/6 octaves
 
     # ---------------------------------------------------------------- the step
 
@@ -191,26 +191,20 @@ class LattnerTask(Task):
                                 eps=w.profile_eps)
             rhythm = profile_loss(*pair, p=w.profile_p_rhythm, axis="rhythm",
                                   weight=w.profile, eps=w.profile_eps)
-        rec = zero
+        target = torch.cat([real] * draws)
+        rec = env = zero
         if w.reconstruction > 0:
-            rec = w.reconstruction * (root_magnitude(fake)
-                                      - root_magnitude(torch.cat([real] * draws))).abs().mean()
-        env = zero
+            rec = w.reconstruction * (root_magnitude(fake) - root_magnitude(target)).abs().mean()
         if w.envelope > 0:
-            env = w.envelope * envelope_distance(self._band_energies(fake),
-                                                 self._band_energies(torch.cat([real] * draws)))
+            fake_e, target_e = (torch.einsum("kf,nft->nkt", self.bands, power(v))
+                                for v in (fake, target))
+            env = w.envelope * envelope_distance(fake_e, target_e)
         total = adversarial + freq + rhythm + rec + env
         optimizer_step(self.g_optimizer, total, self.model.parameters(),
                        self.config.optim.grad_clip)
         return {"loss": total.detach(), **logs, "adversarial": adversarial.detach(),
                 "profile_freq": freq.detach(), "profile_rhythm": rhythm.detach(),
                 "reconstruction": rec.detach(), "envelope": env.detach()}
-
-    def _band_energies(self, s: Tensor) -> Tensor:
-        """1/6-octave band energies ``[N, bands, frames]`` of a signed-root spectrogram."""
-        if self._bands is None or self._bands.shape[1] != s.shape[2]:
-            self._bands = octave_bands(s.shape[2]).to(s.device)
-        return torch.einsum("kf,nft->nkt", self._bands, s[:, 0].pow(4) + s[:, 1].pow(4))
 
     # ---------------------------------------------------------------- validation
 
