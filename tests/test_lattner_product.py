@@ -28,6 +28,7 @@ from upband.enhancement import (
     settings,
 )
 from upband.enhancement.settings import LOSSY_PRETRAINED
+from upband.errors import ModelError
 from upband.evaluate import evaluate
 from upband.models import PRETRAINED, build_model
 from upband.models.lattner import LattnerGenerator
@@ -105,6 +106,27 @@ def test_same_seed_same_output_other_seed_other_output() -> None:
     d3, _ = enhance(x, SR, seed=3, **{**kwargs, "model": det})
     d4, _ = enhance(x, SR, seed=4, **{**kwargs, "model": det})
     assert np.array_equal(d3, d4)  # a deterministic model ignores the seed
+
+
+def test_temperature_scales_the_noise() -> None:
+    """``temperature`` multiplies z: half of it is half the draw, and at 0 every seed gives
+    the output of z = 0; it is stored with the model and checked."""
+    hot, half, cold = tiny(), lattner_tiny(0, noise_maps=2, temperature=0.5), \
+        lattner_tiny(0, noise_maps=2, temperature=0.0)
+    torch.testing.assert_close(half.noise(1, seed=3), 0.5 * hot.noise(1, seed=3))
+    assert float(hot.noise(1, seed=3).abs().max()) > 0.1
+    x = torch.from_numpy(muffled(1.0))[None]
+    with torch.inference_mode():
+        outs = []
+        for seed in (3, 4):
+            cold.seed = hot.seed = seed
+            outs.append((cold(x), hot(x)))
+    assert torch.equal(outs[0][0], outs[1][0])  # one output for every seed at 0
+    assert float((outs[0][1] - outs[1][1]).abs().max()) > 1e-3  # the seed matters at 1
+    assert float((outs[0][0] - x).abs().max()) > 1e-3  # ... and z = 0 still restores
+    assert cold.config["temperature"] == 0.0
+    with pytest.raises(ModelError, match="temperature"):
+        lattner_tiny(0, noise_maps=2, temperature=-1.0)
 
 
 def test_files_are_bit_identical_for_one_seed(tmp_path: Path, models: dict[str, Path]) -> None:

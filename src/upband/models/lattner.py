@@ -46,7 +46,11 @@ says, so it sets the character of a whole restoration (§4.1.1). As a ``WaveMode
 is ``z = N(0, I)`` drawn from a generator seeded with :attr:`LattnerGenerator.seed`
 (``upband enhance --seed``): the same for every channel and every chunk of a stream, so the
 same seed gives the same output bit for bit and a chunked run equals one pass (no seams).
-``noise_maps = 0`` is the paper's deterministic model (no ``z``).
+``noise_maps = 0`` is the paper's deterministic model (no ``z``). ``temperature`` scales that
+``z`` (the truncation trick of large GANs: below 1 a draw lies nearer the generator's typical
+restoration, with less variety between seeds; 0 gives one output for every seed); training
+draws ``z ~ N(0, I)`` whatever it is, so it is a choice of the shipped model's use, not of its
+weights.
 
 **Residual** (``residual=True``, upband's default): the output is the input spectrogram plus
 the network's, and DeConv1 starts at zero, so a fresh model is the identity like every upband
@@ -188,6 +192,7 @@ class LattnerGenerator(WaveModel):
         dilations: of the self-gated Conv6-14.
         residual: add the input spectrogram to the output (DeConv1 starts at zero).
         equalized: He's initialisation as an equalized learning rate (:func:`he_init_`).
+        temperature: scale of the noise ``z`` of :meth:`noise` (module doc; 1: the paper's).
     """
 
     name = "lattner"
@@ -196,16 +201,19 @@ class LattnerGenerator(WaveModel):
     def __init__(self, n_fft: int = 2048, hop: int = 512, front: Sequence[int] = (18, 38, 38),
                  agg_maps: int = 128, agg_rows: int = 32, noise_maps: int = 64,
                  dilations: Sequence[int] = (2, 4, 8, 16, 1, 2, 4, 8, 16),
-                 residual: bool = True, equalized: bool = True) -> None:
+                 residual: bool = True, equalized: bool = True, temperature: float = 1.0
+                 ) -> None:
         if n_fft % hop or n_fft < 2 * hop:
             raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop}), at least 2x")
         if noise_maps < 0 or not dilations or min(dilations) < 1:
             raise ValueError("noise_maps must be >= 0 and dilations positive")
+        if not (math.isfinite(temperature) and temperature >= 0):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
         super().__init__(channels=1, stride=hop)
         self.n_fft, self.hop, self.bins = n_fft, hop, n_fft // 2
         self.front_maps, self.dilations = tuple(front), tuple(dilations)
         self.agg_maps, self.agg_rows, self.noise_maps = agg_maps, agg_rows, noise_maps
-        self.residual, self.equalized = residual, equalized
+        self.residual, self.equalized, self.temperature = residual, equalized, temperature
         #: Whether the output depends on the noise (``upband evaluate --best-of`` draws it).
         self.stochastic = noise_maps > 0
         #: Seed of the noise of :meth:`forward` (``upband enhance --seed``).
@@ -234,10 +242,10 @@ class LattnerGenerator(WaveModel):
 
     def noise(self, n: int, seed: int | None = None, device: torch.device | None = None
               ) -> Tensor:
-        """``[n, noise_maps]``: the same ``z ~ N(0, I)`` in every row, drawn from a generator
-        seeded with ``seed`` (default :attr:`seed`)."""
+        """``[n, noise_maps]``: the same ``z ~ N(0, I)`` × :attr:`temperature` in every row,
+        drawn from a generator seeded with ``seed`` (default :attr:`seed`)."""
         g = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        z = torch.randn(self.noise_maps, generator=g)
+        z = torch.randn(self.noise_maps, generator=g) * self.temperature
         return z.to(device or self.deconv4.weight.device).expand(n, -1)
 
     def restore(self, s: Tensor, z: Tensor | None = None) -> Tensor:
