@@ -198,19 +198,21 @@ def test_model_auto_routes_lossy_inputs(tmp_path: Path, models: dict[str, Path],
     assert records["mp3.wav"]["bandwidth"]["codec"] == "lossy"
     assert records["mp3.wav"]["model"] == "lattner"
     assert records["low.wav"]["model"] != "lattner"
-    # the shipped restorer: named, or (once it beats the default model) unasked
+    # the shipped restorer: named, or unasked while it beats the default model (its card)
     assert PRETRAINED[LOSSY_PRETRAINED].architecture == "lattner"
-    capsys.readouterr()
-    assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / "y.wav"),
-                 "-q"]) == 2
-    assert f"--lossy-model {LOSSY_PRETRAINED}" in capsys.readouterr().err
-    monkeypatch.setattr(settings, "AUTO_USES_LOSSY_PRETRAINED", True)
+    assert settings.AUTO_USES_LOSSY_PRETRAINED
     for name, extra in (("named", ["--lossy-model", LOSSY_PRETRAINED]), ("unasked", [])):
         shipped = tmp_path / f"{name}.json"
         assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / f"{name}.wav"),
                      "--report", str(shipped), "-q", "-d", "cpu", *extra]) == 0
         record = json.loads(shipped.read_text())[0]
         assert record["model"] == LOSSY_PRETRAINED and record["status"] == "enhanced", name
+    monkeypatch.setattr(settings, "AUTO_USES_LOSSY_PRETRAINED", False)  # while it did not
+    capsys.readouterr()
+    assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / "y.wav"),
+                 "-q"]) == 2
+    assert f"--lossy-model {LOSSY_PRETRAINED}" in capsys.readouterr().err
+    monkeypatch.setattr(settings, "AUTO_USES_LOSSY_PRETRAINED", True)
     monkeypatch.delitem(PRETRAINED, LOSSY_PRETRAINED)  # not shipped at all: an error again
     assert main(["enhance", str(mp3), "--model", "auto", "-o", str(tmp_path / "z.wav"),
                  "-q"]) == 2

@@ -49,8 +49,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "default model for the others")
     p.add_argument("--lossy-model", metavar="NAME|PATH",
                    help=f"with --model {AUTO_MODEL}: the model for lossy-looking files "
-                   f"(the shipped {LOSSY_PRETRAINED} must be named while it does not beat "
-                   "the default model on MP3s)")
+                   f"(default: the shipped {LOSSY_PRETRAINED})")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="noise of a stochastic model (Lattner & Nistal's restorer): the same "
                    "seed gives the same output bit for bit, another seed another restoration "

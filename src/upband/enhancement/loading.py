@@ -148,8 +148,8 @@ def load_models(model: ModelSpec = None, *, device: str | torch.device = "cpu",
     if lossy_model is None and not (settings.AUTO_USES_LOSSY_PRETRAINED
                                     and LOSSY_PRETRAINED in PRETRAINED):
         raise ModelError(f"--model {AUTO_MODEL} routes inputs that look like a lossy codec to "
-                         f"an MP3 restorer; the shipped {LOSSY_PRETRAINED} does not yet beat "
-                         "the default model on MP3s, so name it (--lossy-model "
+                         f"an MP3 restorer; this installation does not send them to "
+                         f"{LOSSY_PRETRAINED} unasked, so name it (--lossy-model "
                          f"{LOSSY_PRETRAINED}) or another one (a .safetensors file)")
     lossy = load_enhancer(lossy_model or LOSSY_PRETRAINED, device=device,
                           phase_repair=phase_repair)

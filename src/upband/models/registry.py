@@ -180,9 +180,9 @@ PRETRAINED: dict[str, PretrainedModel] = {
         name="upband-lattner", architecture="lattner",
         kwargs={**_LATTNER_CPU_WIDTH, "noise_maps": 16},
         sample_rate=44100, file="upband-lattner.safetensors",
-        sha256="64e6d373602d0c9687a7baaa68ec4938af8d4ca64f228711eb0bcc4eefe4ac99",
-        description="lattner at CPU width: Lattner & Nistal's stochastic MP3 restorer, 1 500 "
-                    "CPU iterations (the last 1 100 with a band-envelope anchor)"),
+        sha256="bbcdebdd2661a08e7356b135c4c645d6a0932f6f9eabd9b84e65aeb233837443",
+        description="lattner at CPU width: Lattner & Nistal's stochastic MP3 restorer, 2 300 "
+                    "CPU iterations (the last 1 900 with a band-envelope anchor)"),
     # docs/models/upband-lattner-det.md: Table 2's deterministic model (upband evaluate
     # --protocol lattner), the same recipe as upband-lattner without noise or profile loss
     "upband-lattner-det": PretrainedModel(
