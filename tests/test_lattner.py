@@ -15,23 +15,25 @@ from scipy import signal
 
 from upband import metrics
 from upband.data import ValItem
+from upband.degrade import codecs
 from upband.models import MODELS, build_model
 from upband.models.lattner import LattnerGenerator
 from upband.models.lattner_critic import LattnerCritic
 from upband.models.signed_sqrt import (
     analyse,
     magnitude,
+    power,
     root_magnitude,
     signed_sqrt,
     signed_square,
     synthesise,
 )
-from upband.states import load_model
+from upband.states import load_model, save_model
 from upband.train.config import load_config
 from upband.train.data import TrainData
 from upband.train.loop import train
 from upband.train.losses import profile_loss
-from upband.train.tasks.wgan import LattnerTask, gradient_penalty
+from upband.train.tasks.wgan import LattnerTask, gradient_penalty, kept_bins
 
 SR = 44100
 #: A generator of the same structure at toy size: 32 bins, Conv5-14 lose 1 + 1 + 2 frames.
@@ -321,15 +323,22 @@ def test_short_wgan_run_learns(tmp_path: Path) -> None:
         "generator.json", "generator.safetensors", "model.safetensors", "state.json"]
 
 
-@pytest.mark.parametrize("term, weight", [("reconstruction", 50), ("envelope", 1)])
+@pytest.mark.parametrize("term, weight", [("reconstruction", 50), ("envelope", 1),
+                                          ("waveform", 50)])
 def test_the_optional_anchor_terms(term: str, weight: float, tmp_path: Path) -> None:
-    """``wgan.reconstruction`` and ``wgan.envelope`` (not the paper's: 0 in every recipe) add
-    their weight times the L1 distance of square-rooted magnitudes, or of band energies in dB,
-    to G's loss: logged, and it falls as G trains; with both at 0 nothing is added."""
+    """``wgan.reconstruction``, ``wgan.envelope`` and ``wgan.waveform`` (not the paper's: 0 in
+    every recipe) add their weight times the L1 distance of square-rooted magnitudes, of band
+    energies in dB, or of the signed-root parts in the kept band, to G's loss: logged, and it
+    falls as G trains; with all at 0 nothing is added."""
     data = TrainData(_Noise(), None)
     common = ("train.max_steps=60", "validation.every=0", "validation.at_start=false",
               "train.log_every=5", "wgan.profile=0")
-    train(load_config("configs/lattner-mp3.toml", _toy_config(*common, f"wgan.{term}={weight}")),
+    alone: tuple[str, ...] = ()
+    if term == "waveform":  # 0 at the identity G starts from: from a random G, the anchor alone
+        save_model(tiny(0), tmp_path / "random.safetensors", sample_rate=SR)
+        alone = (f"model.init={tmp_path / 'random.safetensors'}", "wgan.adversarial=0")
+    train(load_config("configs/lattner-mp3.toml",
+                      _toy_config(*common, *alone, f"wgan.{term}={weight}")),
           tmp_path / term, data=data, quiet=True)
     rows = list(csv.DictReader((tmp_path / term / "metrics.csv").open()))
     values = [float(r[f"train_{term}"]) for r in rows if r[f"train_{term}"]]
@@ -338,7 +347,7 @@ def test_the_optional_anchor_terms(term: str, weight: float, tmp_path: Path) -> 
     train(load_config("configs/lattner-mp3.toml", _toy_config(*common, "train.max_steps=5")),
           tmp_path / "paper", data=data, quiet=True)
     rows = list(csv.DictReader((tmp_path / "paper/metrics.csv").open()))
-    for name in ("reconstruction", "envelope"):
+    for name in ("reconstruction", "envelope", "waveform"):
         assert {float(r[f"train_{name}"]) for r in rows if r[f"train_{name}"]} == {0.0}
     assert all(float(r["train_adversarial"]) != 0 for r in rows if r["train_adversarial"])
     if term == "envelope":  # wgan.adversarial weighs the critic's term: 0 leaves the anchors
@@ -348,6 +357,27 @@ def test_the_optional_anchor_terms(term: str, weight: float, tmp_path: Path) -> 
         rows = list(csv.DictReader((tmp_path / "anchor-only/metrics.csv").open()))
         assert {float(r["train_adversarial"]) for r in rows if r["train_adversarial"]} == {0.0}
         assert all(float(r["train_envelope"]) > 0 for r in rows if r["train_envelope"])
+
+
+def test_kept_bins_are_the_band_the_mp3_keeps() -> None:
+    """The waveform anchor's mask: the bins where an MP3 of noise keeps at least a quarter of
+    the original's power; LAME's low-pass at 16 kbit/s (about 5.5 kHz) and 64 kbit/s (about
+    14 kHz) is its edge, to within 1 kHz, per item."""
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal((2, 4 * SR))).astype(np.float32)
+    y = np.stack([codecs.mp3(x[k:k + 1], SR, rate)[0] for k, rate in enumerate((16, 64))])
+    model = build_model("lattner", **{**TINY, "n_fft": 2048, "hop": 512})
+    sy, sx = (model.spectrogram(torch.from_numpy(v)) for v in (y, x))
+    kept = kept_bins(sy, sx)
+    assert kept.shape == (2, 1, 1024, 1) and set(kept.unique().tolist()) == {0.0, 1.0}
+    freqs = np.arange(1024) * SR / 2048
+    ratio = 10 * np.log10(power(sy).mean(dim=-1).numpy() / power(sx).mean(dim=-1).numpy())
+    for k in range(2):
+        on = freqs[kept[k, 0, :, 0].numpy() > 0]
+        cut = freqs[np.argmax((ratio[k] < -20) & (freqs > 2000))]  # LAME's low-pass
+        assert abs(on.max() - cut) < 1000, (on.max(), cut)
+        assert np.mean(kept[k, 0, (freqs > 200) & (freqs < cut - 1000), 0].numpy()) > 0.9
+    assert kept[0].sum() < kept[1].sum()
 
 
 def test_resume_equals_an_unbroken_run(tmp_path: Path) -> None:

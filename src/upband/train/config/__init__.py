@@ -302,16 +302,14 @@ class GanConfig(_Frozen):
 
 
 class WganConfig(_Frozen):
-    """The WGAN of Lattner & Nistal's MP3 restorer (``train.task = "lattner"``): per iteration
-    ``critic_steps`` critic steps (loss ``-W + gradient_penalty x GP + drift x mean D(real)^2``,
-    Gulrajani's penalty and the penalty on the critic's output for real data), then one
-    generator step (``-mean D(fake)`` + the profile loss, eq. 3, for a model with noise:
-    ``profile`` is eq. 3's weight, ``profile_p_freq`` / ``profile_p_rhythm`` its powers,
-    ``profile_eps`` a floor on its denominator). Not the paper's (the defaults leave them out):
-    ``reconstruction``, the weight of an L1 term on the square-rooted magnitudes of restoration
-    and original in G's loss (0); ``envelope``, of the dB distance of their 1/6-octave band
-    energies frame by frame (0; :func:`upband.train.losses.envelope_distance`);
-    ``adversarial``, of ``-mean D(fake)`` (1). The critic's optimiser is ``optim.*``'s."""
+    """The WGAN of Lattner & Nistal's MP3 restorer (``train.task = "lattner"``), per iteration
+    ``critic_steps`` critic steps (``-W + gradient_penalty x GP + drift x mean D(real)^2``) and
+    one generator step (``-mean D(fake)`` + eq. 3's profile loss for a model with noise, weight
+    ``profile``, powers ``profile_p_freq`` / ``_rhythm``, floor ``profile_eps``). Weights in G's
+    loss that are not the paper's (0 by default): ``reconstruction`` (L1 of the square-rooted
+    magnitudes of restoration and original), ``envelope`` (dB distance of their 1/6-octave band
+    energies), ``waveform`` (L1 of their signed-root parts in the bins the MP3 keeps);
+    ``adversarial`` weighs ``-mean D(fake)`` (1). The critic's optimiser is ``optim.*``'s."""
 
     critic_steps: PositiveInt = 1
     gradient_penalty: NonNegativeFloat = 10.0
@@ -322,6 +320,7 @@ class WganConfig(_Frozen):
     profile_eps: PositiveFloat = 1.0
     reconstruction: NonNegativeFloat = 0.0
     envelope: NonNegativeFloat = 0.0
+    waveform: NonNegativeFloat = 0.0
     adversarial: NonNegativeFloat = 1.0
 
 

@@ -27,15 +27,20 @@ original, and of the MP3 as its condition.
    an anchor that a short, small-batch CPU run can use where the critic alone drifts; with
    ``wgan.envelope > 0`` (0 by default) that weight times the dB distance of their 1/6-octave
    band energies frame by frame (:func:`upband.train.losses.envelope_distance`: the level of
-   the band in time, which a listener hears first); ``wgan.adversarial`` (1 in the paper)
-   weighs the critic's term.
+   the band in time, which a listener hears first); with ``wgan.waveform > 0`` (0 by default)
+   that weight times the mean absolute difference of the signed-root complex parts of
+   restoration and original in the bins the MP3 keeps (:func:`kept_bins`: where the MP3 still
+   holds the waveform, the restoration should too; the residual G otherwise re-draws that band,
+   which the product's merge hides but the raw output, as Table 2 scores it, does not);
+   ``wgan.adversarial`` (1 in the paper) weighs the critic's term.
 
 Every network runs one forward per backward, as DDP wants; the critic is never compiled
 (``torch.compile`` has no double backward, which the penalty needs). ``loss.*`` is not used.
 
 Logged: ``loss`` (the generator's total), ``wasserstein`` (the critic's estimate on the batch,
 before its step), ``gradient_penalty``, ``drift`` (mean D(real)²), ``critic`` (its loss),
-``adversarial``, ``profile_freq``, ``profile_rhythm``, ``reconstruction``, ``envelope``.
+``adversarial``, ``profile_freq``, ``profile_rhythm``, ``reconstruction``, ``envelope``,
+``waveform``.
 **Validation**
 (rank 0, the ``seen`` excerpts: held-out songs degraded by ``data.preset``): the generator as
 ``upband enhance`` runs it (whole excerpt, noise seed 0), Lattner's metrics of the input and of
@@ -105,12 +110,25 @@ def restoration_scores(clean: np.ndarray, estimate: np.ndarray, sample_rate: int
             f"val_{signal}_snr": float(metrics.snr(clean, estimate))}
 
 
+#: A bin is one the MP3 keeps when its mean power over the crop is at least this fraction of
+#: the original's (-6 dB): where LAME's low-pass and its dropped bands left little, it is not.
+KEPT_FRACTION = 0.25
+
+
+def kept_bins(y: Tensor, x: Tensor) -> Tensor:
+    """``[N, 1, bins, 1]``: 1 for the bins whose mean power over the frames in the MP3s'
+    signed-root spectrograms ``y`` is at least ``KEPT_FRACTION`` of that in the originals'
+    ``x`` (both ``[N, 2, bins, frames]``), else 0: the band the MP3 keeps."""
+    kept = power(y).mean(dim=-1) >= KEPT_FRACTION * power(x).mean(dim=-1)
+    return kept.to(y.dtype)[:, None, :, None]
+
+
 class LattnerTask(Task):
     """Lattner & Nistal's generator and two-view critic; see the module docstring."""
 
     name = "lattner"
     log_names = ("wasserstein", "gradient_penalty", "drift", "critic", "adversarial",
-                 "profile_freq", "profile_rhythm", "reconstruction", "envelope")
+                 "profile_freq", "profile_rhythm", "reconstruction", "envelope", "waveform")
     validation_metrics = METRICS
 
     def __init__(self, context: TaskContext) -> None:
@@ -199,12 +217,18 @@ class LattnerTask(Task):
             fake_e, target_e = (torch.einsum("kf,nft->nkt", self.bands, power(v))
                                 for v in (fake, target))
             env = w.envelope * envelope_distance(fake_e, target_e)
-        total = adversarial + freq + rhythm + rec + env
+        wave = zero
+        if w.waveform > 0:
+            kept = torch.cat([kept_bins(cond, real)] * draws).to(fake.dtype)  # [2N, 1, F, 1]
+            diff = (fake - target).abs() * kept
+            wave = w.waveform * diff.sum() / (kept.sum() * 2 * fake.shape[-1]).clamp_min(1.0)
+        total = adversarial + freq + rhythm + rec + env + wave
         optimizer_step(self.g_optimizer, total, self.model.parameters(),
                        self.config.optim.grad_clip)
         return {"loss": total.detach(), **logs, "adversarial": adversarial.detach(),
                 "profile_freq": freq.detach(), "profile_rhythm": rhythm.detach(),
-                "reconstruction": rec.detach(), "envelope": env.detach()}
+                "reconstruction": rec.detach(), "envelope": env.detach(),
+                "waveform": wave.detach()}
 
     # ---------------------------------------------------------------- validation
 
