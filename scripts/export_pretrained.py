@@ -4,8 +4,9 @@
         --name upband-default --out src/upband/pretrained/upband-default.safetensors
 
 Loads the checkpoint (weights + JSON header only), keeps its step, training config and
-validation record as metadata (local paths reduced to their last component, so the file does
-not carry the trainer's folder layout), writes the file atomically and prints its size,
+validation record as metadata (and, for a mean written by ``scripts/average_models.py``, what
+it averages; local paths reduced to their last component, so the file does not carry the
+trainer's folder layout), writes the file atomically and prints its size,
 SHA-256 and the ``PretrainedModel`` entry to paste into ``src/upband/models/registry.py``.
 Refuses files over 16 MB (the repository's limit for shipped weights).
 
@@ -60,6 +61,8 @@ def export(checkpoint: Path, out: Path, name: str, description: str,
         "training_config": _strip_paths(meta.get("config", {})),
         "model_card": f"docs/models/{name}.md",
     }
+    if "average_of" in meta:  # a mean of checkpoints (scripts/average_models.py)
+        metadata["average_of"] = _strip_paths(meta["average_of"])
     sha = states.save_model(model, out, sample_rate=header.sample_rate, metadata=metadata)
     size = out.stat().st_size
     if size > MAX_BYTES:
