@@ -359,6 +359,26 @@ def test_the_optional_anchor_terms(term: str, weight: float, tmp_path: Path) -> 
         assert all(float(r["train_envelope"]) > 0 for r in rows if r["train_envelope"])
 
 
+
+def test_the_envelope_floor_sets_how_quiet_a_band_still_counts(tmp_path: Path) -> None:
+    """``wgan.envelope_floor_db``: the envelope anchor floors both spectrograms' band energies
+    that far under the original's mean; the MP3's empty band (the identity G at the start) is
+    then that many dB from the original's, so a deeper floor logs a larger distance, and the
+    default (60 dB) is what the term was before the setting existed."""
+    data = TrainData(_Noise(), None)
+    logged = {}
+    for floor in (None, 60, 90):
+        extra = () if floor is None else (f"wgan.envelope_floor_db={floor}",)
+        train(load_config("configs/lattner-mp3.toml", _toy_config(
+            "train.max_steps=1", "train.log_every=1", "validation.every=0",
+            "validation.at_start=false", "wgan.envelope=1", "wgan.adversarial=0", *extra)),
+            tmp_path / str(floor), data=data, quiet=True)
+        rows = list(csv.DictReader((tmp_path / str(floor) / "metrics.csv").open()))
+        logged[floor] = float(rows[0]["train_envelope"])
+    assert logged[None] == logged[60] > 0
+    assert logged[90] > 1.2 * logged[60]
+
+
 def test_kept_bins_are_the_band_the_mp3_keeps() -> None:
     """The waveform anchor's mask: the bins where an MP3 of noise keeps at least a quarter of
     the original's power; LAME's low-pass at 16 kbit/s (about 5.5 kHz) and 64 kbit/s (about

@@ -302,14 +302,13 @@ class GanConfig(_Frozen):
 
 
 class WganConfig(_Frozen):
-    """The WGAN of Lattner & Nistal's MP3 restorer (``train.task = "lattner"``), per iteration
-    ``critic_steps`` critic steps (``-W + gradient_penalty x GP + drift x mean D(real)^2``) and
-    one generator step (``-mean D(fake)`` + eq. 3's profile loss for a model with noise, weight
-    ``profile``, powers ``profile_p_freq`` / ``_rhythm``, floor ``profile_eps``). Weights in G's
-    loss that are not the paper's (0 by default): ``reconstruction`` (L1 of the square-rooted
-    magnitudes of restoration and original), ``envelope`` (dB distance of their 1/6-octave band
-    energies), ``waveform`` (L1 of their signed-root parts in the bins the MP3 keeps);
-    ``adversarial`` weighs ``-mean D(fake)`` (1). The critic's optimiser is ``optim.*``'s."""
+    """Lattner & Nistal's WGAN (``train.task = "lattner"``): per iteration ``critic_steps``
+    critic steps (``-W + gradient_penalty x GP + drift x mean D(real)^2``) and one generator
+    step (``-mean D(fake)`` x ``adversarial`` + eq. 3's profile loss for a model with noise,
+    weight ``profile``, powers ``profile_p_freq`` / ``_rhythm``, floor ``profile_eps``); not the
+    paper's (0 by default): ``reconstruction`` (L1 of square-rooted magnitudes), ``envelope``
+    (dB distance of 1/6-octave band energies, floored ``envelope_floor_db`` under the original's
+    mean), ``waveform`` (L1 of signed-root parts in the bins the MP3 keeps). Critic: ``optim``."""
 
     critic_steps: PositiveInt = 1
     gradient_penalty: NonNegativeFloat = 10.0
@@ -320,6 +319,7 @@ class WganConfig(_Frozen):
     profile_eps: PositiveFloat = 1.0
     reconstruction: NonNegativeFloat = 0.0
     envelope: NonNegativeFloat = 0.0
+    envelope_floor_db: PositiveFloat = 60.0
     waveform: NonNegativeFloat = 0.0
     adversarial: NonNegativeFloat = 1.0
 

@@ -27,7 +27,8 @@ original, and of the MP3 as its condition.
    an anchor that a short, small-batch CPU run can use where the critic alone drifts; with
    ``wgan.envelope > 0`` (0 by default) that weight times the dB distance of their 1/6-octave
    band energies frame by frame (:func:`upband.train.losses.envelope_distance`: the level of
-   the band in time, which a listener hears first); with ``wgan.waveform > 0`` (0 by default)
+   the band in time, which a listener hears first; both floored ``wgan.envelope_floor_db``,
+   60 dB, under the original's mean, so a deeper floor also counts quiet bands); with ``wgan.waveform > 0`` (0 by default)
    that weight times the mean absolute difference of the signed-root complex parts of
    restoration and original in the bins the MP3 keeps (:func:`kept_bins`: where the MP3 still
    holds the waveform, the restoration should too; the residual G otherwise re-draws that band,
@@ -216,7 +217,7 @@ class LattnerTask(Task):
         if w.envelope > 0:
             fake_e, target_e = (torch.einsum("kf,nft->nkt", self.bands, power(v))
                                 for v in (fake, target))
-            env = w.envelope * envelope_distance(fake_e, target_e)
+            env = w.envelope * envelope_distance(fake_e, target_e, w.envelope_floor_db)
         wave = zero
         if w.waveform > 0:
             kept = torch.cat([kept_bins(cond, real)] * draws).to(fake.dtype)  # [2N, 1, F, 1]
