@@ -26,13 +26,14 @@ original, and of the MP3 as its condition.
    magnitudes (the critic's magnitude view) of restoration and original, for every draw:
    an anchor that a short, small-batch CPU run can use where the critic alone drifts; with
    ``wgan.envelope > 0`` (0 by default) that weight times the dB distance of their 1/6-octave
-   band energies frame by frame (:func:`upband.train.losses.envelope_distance`: the level of the
-   band in time, which a listener hears first; both floored ``wgan.envelope_floor_db``, 60 dB,
-   under the original's mean, so a deeper floor also counts quiet bands); with ``wgan.waveform >
-   0`` (0 by default) that weight times the mean absolute difference of the signed-root complex
-   parts of restoration and original in the bins the MP3 keeps (:func:`kept_bins`: where the MP3
-   still holds the waveform, the restoration should too; the residual G otherwise re-draws that
-   band, which the product's merge hides but the raw output, as Table 2 scores it, does not);
+   band energies frame by frame (:func:`upband.train.losses.envelope_distance`: the level of
+   the band in time, which a listener hears first; both floored ``wgan.envelope_floor_db``,
+   60 dB, under the original's mean, so a deeper floor also counts quiet bands); with
+   ``wgan.waveform > 0`` (0 by default) that weight times the mean absolute difference of the
+   signed-root complex parts of restoration and original in the bins the MP3 keeps
+   (:func:`kept_bins`: where the MP3 still holds the waveform, the restoration should too; the
+   residual G otherwise re-draws that band, which the product's merge hides but the raw output,
+   as Table 2 scores it, does not);
    ``wgan.adversarial`` (1 in the paper) weighs the critic's term.
 
 Every network runs one forward per backward, as DDP wants; the critic is never compiled
