@@ -12,10 +12,10 @@ Averaging works between checkpoints of one lineage: a run and its own continuati
 basin, and the mean of a continuation and the file it started from keeps part of each
 (docs/results/lattner/README.md measures such means of ``upband-lattner`` and its
 waveform-anchored continuation). Between two networks trained from different initialisations
-it gives nothing useful. The output's metadata records
-each input's name, SHA-256, weight, step and training config, so ``scripts/export_pretrained.py``
-can carry them into a shipped file. Choose the weights on the validation split, never on the
-test split.
+it gives nothing useful. The output's metadata records each input as given (file or name), its
+SHA-256, weight, step and training config; ``scripts/export_pretrained.py`` carries them into a
+shipped file (paths reduced to their last component). Choose the weights on the validation
+split, never on the test split.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _source(spec: str) -> Path:
 def _record(spec: str, weight: float) -> dict[str, Any]:
     path = _source(spec)
     meta: dict[str, Any] = states.read_header(path).metadata
-    return {"model": Path(spec).name, "sha256": file_sha256(path), "weight": weight,
+    return {"model": spec, "sha256": file_sha256(path), "weight": weight,
             "step": meta.get("step", meta.get("trained_step")),
             "config": meta.get("config", meta.get("training_config"))}
 
