@@ -359,7 +359,6 @@ def test_the_optional_anchor_terms(term: str, weight: float, tmp_path: Path) -> 
         assert all(float(r["train_envelope"]) > 0 for r in rows if r["train_envelope"])
 
 
-
 def test_the_envelope_floor_sets_how_quiet_a_band_still_counts(tmp_path: Path) -> None:
     """``wgan.envelope_floor_db``: the envelope anchor floors both spectrograms' band energies
     that far under the original's mean; the MP3's empty band (the identity G at the start) is

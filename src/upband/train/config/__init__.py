@@ -308,7 +308,8 @@ class WganConfig(_Frozen):
     weight ``profile``, powers ``profile_p_freq`` / ``_rhythm``, floor ``profile_eps``); not the
     paper's (0 by default): ``reconstruction`` (L1 of square-rooted magnitudes), ``envelope``
     (dB distance of 1/6-octave band energies, floored ``envelope_floor_db`` under the original's
-    mean), ``waveform`` (L1 of signed-root parts in the bins the MP3 keeps). Critic: ``optim``."""
+    mean), ``waveform`` (L1 of signed-root parts in the bins the MP3 keeps). ``optim.*`` sets
+    the generator's and the critic's optimisers alike."""
 
     critic_steps: PositiveInt = 1
     gradient_penalty: NonNegativeFloat = 10.0
