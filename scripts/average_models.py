@@ -21,7 +21,6 @@ split, never on the test split.
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,16 +36,10 @@ if TYPE_CHECKING:
     import torch
 
 
-def _source(spec: str) -> Path:
-    """The file behind ``spec``: the packaged file of a pretrained name, else ``spec``."""
-    if spec in PRETRAINED and not Path(spec).exists():
-        return Path(str(importlib.resources.files("upband") / "pretrained"
-                        / PRETRAINED[spec].file))
-    return Path(spec)
-
-
 def _record(spec: str, weight: float) -> dict[str, Any]:
-    path = _source(spec)
+    # the file load_model_or_pretrained reads: a pretrained name's packaged file, else spec
+    path = states.pretrained_path(spec) if spec in PRETRAINED and not Path(spec).exists() \
+        else Path(spec)
     meta: dict[str, Any] = states.read_header(path).metadata
     return {"model": spec, "sha256": file_sha256(path), "weight": weight,
             "step": meta.get("step", meta.get("trained_step")),

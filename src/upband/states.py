@@ -203,6 +203,19 @@ def load_model(path: PathLike, *, sha256: str | None = None,
     return model.to(map_location).eval()
 
 
+def pretrained_path(name: str, directory: PathLike | None = None) -> Path:
+    """The file of the released checkpoint ``name``: in ``directory``, or else in the installed
+    ``upband/pretrained/`` folder."""
+    try:
+        entry = PRETRAINED[name]
+    except KeyError:
+        known = ", ".join(PRETRAINED) or "none are installed"
+        raise ModelError(f"unknown pretrained model {name!r}; available: {known}") from None
+    if directory is not None:
+        return Path(directory) / entry.file
+    return Path(str(importlib.resources.files("upband") / "pretrained" / entry.file))
+
+
 def load_pretrained(name: str, *, directory: PathLike | None = None,
                     map_location: str | torch.device = "cpu") -> WaveModel:
     """Load a released checkpoint of :data:`upband.models.PRETRAINED` by name.
@@ -211,15 +224,8 @@ def load_pretrained(name: str, *, directory: PathLike | None = None,
     folder, checked against its SHA-256, and its header against the entry's architecture,
     arguments and sample rate.
     """
-    try:
-        entry = PRETRAINED[name]
-    except KeyError:
-        known = ", ".join(PRETRAINED) or "none are installed"
-        raise ModelError(f"unknown pretrained model {name!r}; available: {known}") from None
-    if directory is not None:
-        path = Path(directory) / entry.file
-    else:
-        path = Path(str(importlib.resources.files("upband") / "pretrained" / entry.file))
+    path = pretrained_path(name, directory)
+    entry = PRETRAINED[name]
     model = load_model(path, sha256=entry.sha256, map_location=map_location)
     with torch.device("meta"):
         expected = build_model(entry.architecture, **entry.kwargs).config
