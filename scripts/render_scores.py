@@ -37,6 +37,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_standard_corpus import ScriptError, package_tree
+
 SAMPLE_RATE = 44100
 SOUNDFONT_PACKAGE = "musescore-general-soundfont-lossless"
 SOUNDFONT_PATH = "usr/share/sounds/sf2/MuseScore_General_Full.sf2"
@@ -184,15 +187,10 @@ def soundfont_path(cache: Path, given: Path | None) -> Path:
         if not given.is_file():
             raise RenderError(f"{given}: no such soundfont")
         return given
-    tree = cache / "unpacked" / SOUNDFONT_PACKAGE
+    # the corpus script's download-and-unpack: atomic, and it makes the cache's folders
+    tree = package_tree(SOUNDFONT_PACKAGE, cache, None)
     if not (tree / SOUNDFONT_PATH).is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        debs = sorted(cache.glob(f"{SOUNDFONT_PACKAGE}_*.deb"))
-        if not debs:
-            subprocess.run(["apt-get", "download", SOUNDFONT_PACKAGE], cwd=cache, check=True,
-                           capture_output=True)
-            debs = sorted(cache.glob(f"{SOUNDFONT_PACKAGE}_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tree)], check=True)
+        raise RenderError(f"{tree}: {SOUNDFONT_PACKAGE} holds no {SOUNDFONT_PATH}")
     return tree / SOUNDFONT_PATH
 
 
@@ -235,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         soundfont = soundfont_path(args.cache.expanduser(), args.soundfont)
         pieces = choose_pieces(args.pieces, args.seed)
-    except (RenderError, subprocess.CalledProcessError, ImportError) as err:
+    except (RenderError, ScriptError, ImportError) as err:
         print(f"render_scores: error: {err}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
