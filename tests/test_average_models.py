@@ -1,5 +1,5 @@
 """scripts/average_models.py: the weighted parameter mean of model files of one architecture
-(how the shipped ``upband-lattner`` was made from two checkpoints of one lineage)."""
+(means of ``upband-lattner`` and its own continuation, measured in docs/results/lattner)."""
 
 from __future__ import annotations
 

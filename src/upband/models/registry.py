@@ -183,6 +183,15 @@ PRETRAINED: dict[str, PretrainedModel] = {
         sha256="bbcdebdd2661a08e7356b135c4c645d6a0932f6f9eabd9b84e65aeb233837443",
         description="lattner at CPU width: Lattner & Nistal's stochastic MP3 restorer, 2 300 "
                     "CPU iterations (the last 1 900 with a band-envelope anchor)"),
+    # docs/models/upband-lattner-raw.md: Table 2's stochastic model, chosen by its raw output
+    # (no merge, no guard) as the paper scores it; upband-lattner is the product's
+    "upband-lattner-raw": PretrainedModel(
+        name="upband-lattner-raw", architecture="lattner",
+        kwargs={**_LATTNER_CPU_WIDTH, "noise_maps": 16},
+        sample_rate=44100, file="upband-lattner-raw.safetensors",
+        sha256="80652f84c2a178dd33acfedc4b0472e9fd04d74d1bb04048b764fa6d64d4dc4d",
+        description="lattner at CPU width: upband-lattner continued 600 CPU iterations with a "
+                    "waveform anchor; Table 2's raw output (docs/results/lattner)"),
     # docs/models/upband-lattner-det.md: Table 2's deterministic model (upband evaluate
     # --protocol lattner), the same recipe as upband-lattner without noise or profile loss
     "upband-lattner-det": PretrainedModel(
