@@ -198,9 +198,9 @@ PRETRAINED: dict[str, PretrainedModel] = {
         name="upband-lattner-det", architecture="lattner-det",
         kwargs={**_LATTNER_CPU_WIDTH, "noise_maps": 0},
         sample_rate=44100, file="upband-lattner-det.safetensors",
-        sha256="1a2724ca93ce5b4a2731f95b895e18d57a77e265fa78d4a52e2877640d31f5b2",
+        sha256="6f861673b14c6a09437803d3e16a096aa5990f51246dd6bddf8ddad5ad4df615",
         description="lattner-det at CPU width: Lattner & Nistal's deterministic MP3 restorer, "
-                    "400 CPU iterations"),
+                    "900 CPU iterations (the last 500 with the envelope and waveform anchors)"),
 }
 
 #: The pretrained model ``upband enhance`` uses by default.
