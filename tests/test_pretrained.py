@@ -112,8 +112,8 @@ def test_mp3_restorers_fill_the_band_of_a_held_out_mp3(held_out: tuple[np.ndarra
     SNR lost (the merge keeps the MP3 below its cutoff). Measured: LSD 6.73 -> 2.20 (sto, seed
     0; 2.69 with its 1 500-iteration predecessor), 2.40 (raw) and 2.71 (det), SNR 16.742 ->
     16.741 / 16.741 / 16.742 dB. Not asserted: ViSQOL (an optional package), 2.310 -> 2.443
-    for sto (2.488 and 2.178 with its two predecessors: one draw of one clip), 2.314 for det
-    (docs/models/upband-lattner.md)."""
+    for sto (2.488 and 2.178 with its two predecessors: one draw of one clip), 2.350 for raw,
+    2.407 for det (2.314 before its continuation) (docs/models/upband-lattner.md)."""
     x, sr = held_out
     y = codecs.mp3(x, sr, 32, per_channel=True)
     out, rate = enhance(y, sr, model=name, device="cpu")
