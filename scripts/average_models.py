@@ -30,7 +30,6 @@ from upband import states
 from upband.common.hashing import file_sha256
 from upband.errors import UpbandError
 from upband.models.base import WaveModel
-from upband.models.registry import PRETRAINED
 
 if TYPE_CHECKING:
     import torch
@@ -38,8 +37,7 @@ if TYPE_CHECKING:
 
 def _record(spec: str, weight: float) -> dict[str, Any]:
     # the file load_model_or_pretrained reads: a pretrained name's packaged file, else spec
-    path = states.pretrained_path(spec) if spec in PRETRAINED and not Path(spec).exists() \
-        else Path(spec)
+    path = states.pretrained_path(spec) if states.names_pretrained(spec) else Path(spec)
     meta: dict[str, Any] = states.read_header(path).metadata
     return {"model": spec, "sha256": file_sha256(path), "weight": weight,
             "step": meta.get("step", meta.get("trained_step")),

@@ -236,9 +236,14 @@ def load_pretrained(name: str, *, directory: PathLike | None = None,
     return model
 
 
+def names_pretrained(spec: PathLike) -> bool:
+    """Whether ``spec`` names a shipped model rather than a file (a file of that name wins)."""
+    return str(spec) in PRETRAINED and not Path(spec).exists()
+
+
 def load_model_or_pretrained(spec: PathLike) -> WaveModel:
     """:func:`load_pretrained` for the name of a shipped model (unless a file of that name
     exists), else :func:`load_model` of the file ``spec``."""
-    if str(spec) in PRETRAINED and not Path(spec).exists():
+    if names_pretrained(spec):
         return load_pretrained(str(spec))
     return load_model(spec)
