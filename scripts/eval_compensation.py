@@ -6,7 +6,7 @@ seen Chebyshev-I 6 and the unseen Butterworth 6 at 11 025 Hz, zero-phase, then 1
 applied, the bandwidth detected as ``upband enhance`` does, and the input compensated
 (:func:`upband.enhancement.compensation.compensate` with the input as the "model") for every
 ``--headroom`` x ``--max-gain`` pair. A roll-off the pipeline passes through as the music's own
-(``Bandwidth.gentle``) counts as 0. Writes ``per_file.csv`` and ``README.md`` (mean and worst
+(``Bandwidth.own_rolloff``) counts as 0. Writes ``per_file.csv`` and ``README.md`` (mean and worst
 ΔSNR per pair and filter) to ``-o``; the limits were chosen on the validation split:
 
     python scripts/eval_compensation.py --corpus /work/corpus2 --split validation \\
@@ -81,7 +81,7 @@ def main() -> int:
                    "template": found.template, "cutoff_hz": round(found.cutoff_hz, 1),
                    "input_snr": round(base, 3)}
             for headroom, cap in grid:
-                c = None if found.gentle else curves(found, sr, headroom_db=headroom,
+                c = None if found.own_rolloff else curves(found, sr, headroom_db=headroom,
                                                      max_gain_db=cap)
                 gain = 0.0
                 if c is not None:

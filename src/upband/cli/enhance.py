@@ -92,8 +92,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "holds the band (by default the fitted filter is inverted there, within "
                    "the input's noise floor)")
     p.add_argument("--enhance-gentle", action="store_true",
-                   help="also enhance an input whose roll-off is as gentle as music's own "
-                   "(by default taken for its timbre and passed through)")
+                   help="also enhance an input whose roll-off may be the music's own: as gentle "
+                   "as music's, after a trend rising into it, or under 2 kHz (by default "
+                   "taken for its timbre and passed through)")
     p.add_argument("--clip-mode", default=CLIP_MODES[0], choices=CLIP_MODES,
                    help="output above full scale: lower the gain only around the samples "
                    "above it (look-ahead limiter, default), scale the whole file down (a "

@@ -56,8 +56,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             sample is left as it is), scaled down to full scale as a whole (``"rescale"``),
             clipped (``"clamp"``) or left (``"none"``). Not applied to an unchanged input.
         guard: bound the added band by the input's own level (:mod:`upband.enhancement.guard`).
-        pass_gentle: take a roll-off as gentle as music's own (:attr:`upband.analysis.
-            Bandwidth.gentle`) for the recording's timbre (False: enhance it like any other).
+        pass_gentle: take a roll-off that may be the music's own (:attr:`upband.analysis.
+            Bandwidth.own_rolloff`) for the recording's timbre (False: enhance it like any other).
         phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
             True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if known (skips detection).

@@ -129,8 +129,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             sample is left as it is), scaled down as a whole (``"rescale"``, which costs a
             second pass for such a file), clipped (``"clamp"``) or left (``"none"``).
         guard: bound the added band by the input's own level (:mod:`upband.enhancement.guard`).
-        pass_gentle: take a roll-off as gentle as music's own (:attr:`upband.analysis.
-            Bandwidth.gentle`) for the recording's timbre (False: enhance it like any other).
+        pass_gentle: take a roll-off that may be the music's own (:attr:`upband.analysis.
+            Bandwidth.own_rolloff`) for the recording's timbre (False: enhance it like any other).
         phase_repair: TD-PR phase repair above the cutoff (:mod:`upband.enhancement.phase`;
             True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         overwrite: replace an existing ``dst``.

@@ -63,8 +63,8 @@ class Route:
     ``merge_cutoff_hz``: where the merge hands over from the input to the model (None: no
     merge, the model's output is used for the whole band). ``guard``: the model's band is
     bounded by the input's own level first (:class:`~upband.enhancement.guard.LevelGuard`).
-    ``own_rolloff``: the detected roll-off was gentle enough to be the music's own
-    (:attr:`~upband.analysis.Bandwidth.gentle`) and was not taken for a cutoff: the input
+    ``own_rolloff``: the detected roll-off may be the music's own
+    (:attr:`~upband.analysis.Bandwidth.own_rolloff`) and was not taken for a cutoff: the input
     counts as full band up to its own Nyquist. ``compensate``: the fitted filter's roll-off is
     undone where the input still holds the band
     (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
@@ -119,8 +119,8 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
                  settings: Settings) -> Route:
     """Decide output rate, pass-through and merge cutoff for one input (rates in Hz)."""
     rate = settings.output_rate or output_rate(input_rate)
-    own = settings.pass_gentle and bandwidth.gentle
-    # a gentle roll-off is the music's: the input is full band to its own Nyquist
+    own = settings.pass_gentle and bandwidth.own_rolloff
+    # a roll-off of the music's own: the input is full band to its own Nyquist
     full = bandwidth.full_band_at(rate) or (own and input_rate >= rate)
     cutoff = None
     if settings.merge and not full:

@@ -105,8 +105,8 @@ class Settings:
         clip: what to do above full scale.
         guard: bound the model's band by the input's own level, frame by frame
             (:mod:`upband.enhancement.guard`); only with the merge.
-        pass_gentle: a roll-off as gentle as music's own
-            (:attr:`upband.analysis.Bandwidth.gentle`) is taken for the recording's timbre,
+        pass_gentle: a roll-off that may be the music's own, gentle or not
+            (:attr:`upband.analysis.Bandwidth.own_rolloff`), is taken for the recording's timbre,
             not a cutoff: such an input is not enhanced below its own Nyquist (False: enhance
             it above the fitted cutoff like any band-limited input).
         compensate: undo the fitted filter's roll-off where the input still holds the band
