@@ -41,6 +41,11 @@ def snr(ref: np.ndarray, est: np.ndarray) -> float:
     return 10 * np.log10(float(np.sum(ref.astype(np.float64) ** 2)) / max(err, 1e-20))
 
 
+def key(headroom: float, cap: float, sure_cap: float | None) -> str:
+    """The column of one pair of limits (and a sure fit's largest gain, if any)."""
+    return f"h{headroom:g}_g{cap:g}" + ("" if sure_cap is None else f"_s{sure_cap:g}")
+
+
 def oracle(params: Params, found: Bandwidth, sr: int, cap_db: float,
            points: int = 4097) -> Curves:
     """The known filter's inverse, at most ``cap_db``, ramped in from the detected cutoff."""
@@ -59,13 +64,16 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--headroom", default="3,6,10", help="dB, comma-separated")
     p.add_argument("--max-gain", default="8,10,12,20", help="dB, comma-separated")
+    p.add_argument("--sure-gain", default="none,20", help="largest gain of a sure fit (dB, "
+                   "comma-separated; none: the max gain for every fit)")
     p.add_argument("--oracle", default="", help="largest gains (dB) of the known filter's "
                    "inverse, comma-separated (none by default)")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args()
     caps = [float(v) for v in args.oracle.split(",") if v]
+    sure_gains = [None if v == "none" else float(v) for v in args.sure_gain.split(",")]
     grid = list(itertools.product([float(v) for v in args.headroom.split(",")],
-                                  [float(v) for v in args.max_gain.split(",")]))
+                                  [float(v) for v in args.max_gain.split(",")], sure_gains))
     corpus = open_corpus(args.corpus)
     sr = int(corpus.sample_rate)
     rows = []
@@ -80,14 +88,14 @@ def main() -> int:
             row = {"file": record.relpath, "condition": condition,
                    "template": found.template, "cutoff_hz": round(found.cutoff_hz, 1),
                    "input_snr": round(base, 3)}
-            for headroom, cap in grid:
+            for headroom, cap, sure_cap in grid:
                 c = None if found.own_rolloff else curves(found, sr, headroom_db=headroom,
-                                                     max_gain_db=cap)
+                                                          max_gain_db=cap, sure_gain_db=sure_cap)
                 gain = 0.0
                 if c is not None:
                     out = Compensation(c, sr, low.shape[0]).push(low, low, last=True)[0]
                     gain = snr(clean, out) - base
-                row[f"h{headroom:g}_g{cap:g}"] = round(gain, 3)
+                row[key(headroom, cap, sure_cap)] = round(gain, 3)
             for cap in caps:
                 stage = Compensation(oracle(params, found, sr, cap), sr, low.shape[0])
                 row[f"oracle_g{cap:g}"] = round(snr(clean, stage.push(low, low, last=True)[0])
@@ -104,16 +112,18 @@ def main() -> int:
              f"({len(rows) // len(PRESETS)} files, first {args.seconds:g} s)", "",
              "ΔSNR of the compensated input over the input (dB): mean / worst file. "
              "`scripts/eval_compensation.py`.", "",
-             "| headroom dB | max gain dB | seen mean | seen worst | unseen mean | unseen worst |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    table = [(f"{h:g}", f"{g:g}", f"h{h:g}_g{g:g}") for h, g in grid]
-    table += [("known filter", f"{g:g}", f"oracle_g{g:g}") for g in caps]
-    for headroom_label, cap_label, key in table:
+             "| headroom dB | max gain dB | sure fit's dB | seen mean | seen worst | unseen mean "
+             "| unseen worst |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    table = [(f"{h:g}", f"{g:g}", "-" if s is None else f"{s:g}", key(h, g, s))
+             for h, g, s in grid]
+    table += [("known filter", f"{g:g}", "", f"oracle_g{g:g}") for g in caps]
+    for headroom_label, cap_label, sure_label, column in table:
         cells = []
         for condition in PRESETS:
-            values = [r[key] for r in rows if r["condition"] == condition]
+            values = [r[column] for r in rows if r["condition"] == condition]
             cells += [f"{statistics.fmean(values):+.3f}", f"{min(values):+.2f}"]
-        lines.append(f"| {headroom_label} | {cap_label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {headroom_label} | {cap_label} | {sure_label} | " + " | ".join(cells)
+                     + " |")
     (args.output / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -19,10 +19,12 @@ from upband.enhancement import UNITTEST_MODEL, Settings, choose_route, enhance, 
 from upband.enhancement.compensation import (
     DEPTH_DB,
     MAX_GAIN_DB,
+    SURE_MAX_GAIN_DB,
     Compensation,
     compensate,
     curves,
     fir,
+    sure,
 )
 from upband.enhancement.pipeline import route_output
 from upband.models.base import WaveModel
@@ -81,7 +83,7 @@ def test_gives_back_what_a_filter_attenuated(spec: str) -> None:
     assert found.codec == "none" and not found.gentle and found.rolloff is not None
     c = curves(found, SR)
     assert c is not None
-    assert np.all(c.gain >= 1.0) and c.max_gain_db <= MAX_GAIN_DB + 1e-9
+    assert np.all(c.gain >= 1.0) and c.max_gain_db <= SURE_MAX_GAIN_DB + 1e-9
     assert np.all((c.weight >= 0) & (c.weight <= 1))
     assert c.max_gain_db > 3.0
     lo, hi = c.span_hz()
@@ -227,7 +229,7 @@ def test_report_and_command_line(tmp_path: Path) -> None:
                      *flag]) == 0
         (record,) = json.loads(report.read_text())
         if name == "on":
-            assert 3.0 < record["compensation_gain_db"] <= MAX_GAIN_DB
+            assert 3.0 < record["compensation_gain_db"] <= SURE_MAX_GAIN_DB
             lo, hi = record["compensation_band_hz"]
             assert lo < 1.15 * CUTOFF < hi
         else:
@@ -246,3 +248,28 @@ def test_a_float_file_without_a_floor_keeps_the_models_band_where_the_fit_runs_d
     att = template_attenuation(found.template, c.freqs, found.cutoff_hz, SR)
     assert c.weight[att < -(DEPTH_DB + 20)].max() < 0.02
     assert c.weight[(att > -10) & (c.freqs < CUTOFF)].min() > 0.99
+
+
+@pytest.mark.parametrize("spec", ["butter:6", "cheby1:6"])
+def test_a_sure_fit_may_gain_more_and_a_quiet_one_may_not(spec: str) -> None:
+    # loud at the cutoff (75 dB over the 16-bit floor) and a close fit: up to 20 dB, and
+    # more of the band comes back than with the 10 dB of an unsure fit
+    clean, low = _filtered(spec)
+    found = detect_bandwidth(low, SR)
+    assert sure(found) and found.fit_error_db < 1.0
+    c, capped = curves(found, SR), curves(found, SR, sure_gain_db=None)
+    assert c is not None and capped is not None
+    assert c.max_gain_db == pytest.approx(SURE_MAX_GAIN_DB)
+    assert capped.max_gain_db == pytest.approx(MAX_GAIN_DB)
+    base = _snr(clean, low)
+    more = _snr(clean, Compensation(c, SR, 2).push(low, low, last=True)[0]) - base
+    less = _snr(clean, Compensation(capped, SR, 2).push(low, low, last=True)[0]) - base
+    assert more > less + 0.1 > 0.15, (more, less)
+    # 40 dB quieter the same music is not sure, whether 16-bit (its floor is near) or float
+    # (no floor: the depth is measured from a 16-bit file's)
+    quiet = lowpass(clean * 0.01, SR, CUTOFF, spec).astype(np.float32)
+    for x in (quiet, _pcm16(quiet)):
+        found = detect_bandwidth(x, SR)
+        assert found.rolloff is not None and not sure(found)
+        c = curves(found, SR)
+        assert c is None or c.max_gain_db <= MAX_GAIN_DB + 1e-9

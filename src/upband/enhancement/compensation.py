@@ -20,9 +20,11 @@ inverts that fit, as far as the input supports it:
   weight ``W = S / (S + N)`` of the filtered music's level ``S`` as the fit explains it (trend
   + A) against the input's noise floor ``N`` above the cutoff, or ``DEPTH_DB`` under the trend
   at the cutoff if that is higher (a float file has no floor): ``K = 1 + W (G − 1)``, at most
-  ``MAX_GAIN_DB``; 1 below the cutoff, rising over the merge's transition band above it (the
-  band the merge keeps stays the input's own; there the fitted filter takes at most 6 dB,
-  which the headroom leaves alone anyway). Where the band has sunk into the floor nothing is
+  ``MAX_GAIN_DB``, or ``SURE_MAX_GAIN_DB`` where the fit is sure (:func:`sure`: the music
+  stands well over the floor at the cutoff and the template fits the transition closely); 1
+  below the cutoff, rising over the merge's transition band above it (the band the merge
+  keeps stays the input's own; there the fitted filter takes at most 6 dB, which the headroom
+  leaves alone anyway). Where the band has sunk into the floor nothing is
   amplified (the noise would be), and the model's band takes over.
 * **Joined to the model's band.** The model's output ``m`` becomes ``m + W (K x − m)``: its
   band is replaced by the compensated input where that is reliable (``W`` near 1) and kept
@@ -53,6 +55,17 @@ from upband.enhancement.merge import MERGE_TRANSITION, OverlapSave
 HEADROOM_DB = 6.0
 #: Largest amplitude gain of the compensation (dB).
 MAX_GAIN_DB = 10.0
+#: Largest gain where the fit is sure (dB): the music stands at least ``SURE_DEPTH_DB`` over the
+#: floor at the cutoff and the template fits the input's transition within ``SURE_FIT_DB``
+#: (``Bandwidth.fit_error_db``, mean absolute dB). Chosen on the train split's drum samples and
+#: soundtracks and checked on the validation split (docs/results/compensation/README.md).
+SURE_MAX_GAIN_DB = 20.0
+SURE_DEPTH_DB = 60.0
+SURE_FIT_DB = 3.0
+#: The floor the depth is measured from at the lowest: what a 16-bit file shows the detector
+#: (−98 to −100 dB in its units on the corpus; a float signal's floor is far lower, and would
+#: make every fit sure).
+SURE_FLOOR_DB = -98.0
 #: Depth of the transition trusted under the trend at the cutoff (dB): deeper, the band is the
 #: model's even where the input's floor is lower still (a float or 24-bit file).
 DEPTH_DB = 60.0
@@ -100,17 +113,32 @@ def applies(bandwidth: Bandwidth) -> bool:
             and bandwidth.cutoff_hz < MAX_CUTOFF_HZ)
 
 
+def sure(bandwidth: Bandwidth) -> bool:
+    """Whether the fit of a band-limited input is sure enough for ``SURE_MAX_GAIN_DB``: the
+    music's trend at the cutoff stands ``SURE_DEPTH_DB`` over the floor (a 16-bit file's at the
+    lowest, ``SURE_FLOOR_DB``) and the template fits within ``SURE_FIT_DB``."""
+    fit = bandwidth.rolloff
+    if fit is None or bandwidth.fit_error_db > SURE_FIT_DB:
+        return False
+    level = float(fit.trend(np.array(bandwidth.cutoff_hz)))
+    return level - max(fit.floor_db, SURE_FLOOR_DB) >= SURE_DEPTH_DB
+
+
 def curves(bandwidth: Bandwidth, sample_rate: int, points: int = 4097, *,
-           headroom_db: float = HEADROOM_DB, max_gain_db: float = MAX_GAIN_DB) -> Curves | None:
+           headroom_db: float = HEADROOM_DB, max_gain_db: float = MAX_GAIN_DB,
+           sure_gain_db: float | None = SURE_MAX_GAIN_DB) -> Curves | None:
     """The compensation of an input with ``bandwidth``, at output rate ``sample_rate`` (Hz), on
     ``points`` frequencies from 0 to Nyquist; None when there is nothing to compensate: full
     band, silent, no fit, a codec's shelf, a cutoff from ``MAX_CUTOFF_HZ`` up, or a largest
     gain under ``MIN_GAIN_DB``.
-    ``headroom_db`` and ``max_gain_db``: the limits of the module doc (other values for the
-    tuning script, scripts/eval_compensation.py)."""
+    ``headroom_db`` and ``max_gain_db``: the limits of the module doc; ``sure_gain_db`` the
+    largest gain of a :func:`sure` fit (None: ``max_gain_db`` for every fit). Other values are
+    for the tuning script, scripts/eval_compensation.py."""
     fit = bandwidth.rolloff
     if fit is None or not applies(bandwidth):
         return None
+    if sure_gain_db is not None and sure(bandwidth):
+        max_gain_db = max(max_gain_db, sure_gain_db)
     freqs = np.linspace(0.0, sample_rate / 2, points)
     f = np.maximum(freqs, 1.0)
     att = template_attenuation(bandwidth.template, f, bandwidth.cutoff_hz,
@@ -204,5 +232,5 @@ def compensate(bandwidth: Bandwidth, sample_rate: int, x: np.ndarray, m: np.ndar
     return (x, m) if stage is None else stage.push(x, m, last=True)
 
 
-__all__ = ["HEADROOM_DB", "MAX_GAIN_DB", "Compensation", "Curves", "applies", "compensate",
-           "curves", "fir", "ramp_in"]
+__all__ = ["HEADROOM_DB", "MAX_GAIN_DB", "SURE_MAX_GAIN_DB", "Compensation", "Curves", "applies",
+           "compensate", "curves", "fir", "ramp_in", "sure"]
