@@ -27,6 +27,7 @@ import numpy as np
 from upband.analysis import Bandwidth, detect_bandwidth
 from upband.degrade.presets import apply
 from upband.enhancement import enhance
+from upband.errors import SpecError
 from upband.evaluate.protocols import draw
 from upband.evaluate.runner import State, find_items, load_reference, make_config
 
@@ -67,7 +68,11 @@ def main() -> int:
               for name in {n for n, _ in CONDITIONS}}
     rows, inputs = [], 0
     for item in items:
-        clean, _ = load_reference(states["sulun"], item)  # both protocols: 44.1 kHz stereo
+        try:  # both protocols: 44.1 kHz stereo
+            clean, _ = load_reference(states["sulun"], item)
+        except SpecError as e:  # too short or silent: not scored, as upband evaluate does
+            print(f"skipped: {e}", flush=True)
+            continue
         for name, cond_name in CONDITIONS:
             state = states[name]
             cond = next(c for c in state.protocol.conditions if c.name == cond_name)

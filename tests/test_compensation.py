@@ -273,3 +273,14 @@ def test_a_sure_fit_may_gain_more_and_a_quiet_one_may_not(spec: str) -> None:
         assert found.rolloff is not None and not sure(found)
         c = curves(found, SR)
         assert c is None or c.max_gain_db <= MAX_GAIN_DB + 1e-9
+    # nor is a spectrum rising into the cutoff (a cymbal's peak mixes into the transition)
+    n = 6 * SR
+    f = np.maximum(np.fft.rfftfreq(n, 1 / SR), 20.0)
+    rising = np.fft.irfft(np.fft.rfft(np.random.default_rng(1).standard_normal((2, n)))
+                          * 10 ** (6.0 * np.log2(f / 1000.0) / 20), n=n)
+    bright = _pcm16(lowpass(0.1 * rising / rising.std(), SR, CUTOFF, spec))
+    found = detect_bandwidth(bright, SR)
+    assert found.rolloff is not None and found.rolloff.slope_db > 3 and not sure(found)
+    level = float(found.rolloff.trend(np.array(found.cutoff_hz)))
+    # loud at the cutoff and a close fit: only the rising trend says no
+    assert level - max(found.rolloff.floor_db, -98.0) > 60 and found.fit_error_db < 3.0

@@ -21,11 +21,12 @@ inverts that fit, as far as the input supports it:
   + A) against the input's noise floor ``N`` above the cutoff, or ``DEPTH_DB`` under the trend
   at the cutoff if that is higher (a float file has no floor): ``K = 1 + W (G − 1)``, at most
   ``MAX_GAIN_DB``, or ``SURE_MAX_GAIN_DB`` where the fit is sure (:func:`sure`: the music
-  stands well over the floor at the cutoff and the template fits the transition closely); 1
-  below the cutoff, rising over the merge's transition band above it (the band the merge
-  keeps stays the input's own; there the fitted filter takes at most 6 dB, which the headroom
-  leaves alone anyway). Where the band has sunk into the floor nothing is
-  amplified (the noise would be), and the model's band takes over.
+  stands well over the floor at the cutoff, the template fits the transition closely, the
+  trend does not rise into it and no codec's holes show); 1 below the cutoff, rising over the
+  merge's transition band above it (the band the merge keeps stays the input's own; there the
+  fitted filter takes at most 6 dB, which the headroom leaves alone anyway). Where the band has
+  sunk into the floor nothing is amplified (the noise would be), and the model's band takes
+  over.
 * **Joined to the model's band.** The model's output ``m`` becomes ``m + W (K x − m)``: its
   band is replaced by the compensated input where that is reliable (``W`` near 1) and kept
   where the input has nothing (``W`` near 0). ``K`` and ``W`` are fixed per file, so the stage
@@ -56,12 +57,21 @@ HEADROOM_DB = 6.0
 #: Largest amplitude gain of the compensation (dB).
 MAX_GAIN_DB = 10.0
 #: Largest gain where the fit is sure (dB): the music stands at least ``SURE_DEPTH_DB`` over the
-#: floor at the cutoff and the template fits the input's transition within ``SURE_FIT_DB``
-#: (``Bandwidth.fit_error_db``, mean absolute dB). Chosen on the train split's drum samples and
-#: soundtracks and checked on the validation split (docs/results/compensation/README.md).
+#: floor at the cutoff, the template fits the input's transition within ``SURE_FIT_DB``
+#: (``Bandwidth.fit_error_db``, mean absolute dB) and the trend is flat or falling. Chosen on
+#: the train split's drum samples and soundtracks and checked on the validation split
+#: (docs/results/compensation/README.md).
 SURE_MAX_GAIN_DB = 20.0
 SURE_DEPTH_DB = 60.0
 SURE_FIT_DB = 3.0
+#: ... and the trend does not rise into the cutoff (dB per octave): where it does, an
+#: instrument's own peak (a crash's near 7 kHz) mixes into the fitted transition.
+SURE_SLOPE_DB = 0.0
+#: ... and the top band shows no strong sign of a lossy codec: spectral holes in excess of
+#: this fraction (``Bandwidth.hole_excess``; a codec is flagged from 0.003 with a sharp shelf)
+#: mark a coded input whose edge was fitted as a filter (a 0.5 s snare as MP3 at 32 kbit/s)
+#: or a noisy texture (ambient samples, vinyl noise: 0.05-0.14).
+SURE_HOLES = 0.02
 #: The floor the depth is measured from at the lowest: what a 16-bit file shows the detector
 #: (−98 to −100 dB in its units on the corpus; a float signal's floor is far lower, and would
 #: make every fit sure).
@@ -116,9 +126,12 @@ def applies(bandwidth: Bandwidth) -> bool:
 def sure(bandwidth: Bandwidth) -> bool:
     """Whether the fit of a band-limited input is sure enough for ``SURE_MAX_GAIN_DB``: the
     music's trend at the cutoff stands ``SURE_DEPTH_DB`` over the floor (a 16-bit file's at the
-    lowest, ``SURE_FLOOR_DB``) and the template fits within ``SURE_FIT_DB``."""
+    lowest, ``SURE_FLOOR_DB``), the template fits within ``SURE_FIT_DB``, the trend rises by
+    no more than ``SURE_SLOPE_DB`` per octave and the top band has few spectral holes
+    (``SURE_HOLES``)."""
     fit = bandwidth.rolloff
-    if fit is None or bandwidth.fit_error_db > SURE_FIT_DB:
+    if (fit is None or bandwidth.fit_error_db > SURE_FIT_DB or fit.slope_db > SURE_SLOPE_DB
+            or bandwidth.hole_excess > SURE_HOLES):
         return False
     level = float(fit.trend(np.array(bandwidth.cutoff_hz)))
     return level - max(fit.floor_db, SURE_FLOOR_DB) >= SURE_DEPTH_DB
