@@ -6,7 +6,7 @@ input is passed through by default (``Bandwidth.gentle``, ``choose_route``), a s
 codec still gets enhanced, and ``--enhance-gentle`` / ``pass_gentle=False`` restores the old
 behaviour. Two steeper roll-offs are an instrument's own as well (``Bandwidth.own_rolloff``):
 one after a trend rising steeply into it (a tambourine's jingles), and one under 2 kHz (a kick
-drum); drum samples of the corpus lost 3-39 dB of SNR when they were restored.
+drum); drum samples of the corpus lose 1-33 dB of SNR when they are restored.
 """
 
 from __future__ import annotations

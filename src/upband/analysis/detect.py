@@ -40,7 +40,8 @@ Method (upband's own; no paper gives one):
    over a +19 to +29 dB/octave trend; hi-hats rise at most +14 and are filtered like any
    music), and one under ``OWN_MIN_CUTOFF_HZ`` (kick drums and basses end there; a filter
    that low leaves no music to restore). Restored, such drum samples of the corpus's train
-   split lost 3-8 dB of SNR (tambourines) and 24-39 dB (kicks ending at 0.8-1.8 kHz).
+   split lose 1-5 dB of SNR (tambourines, a clave) and 25-33 dB (a drum loop ending at
+   1.2 kHz): docs/results/own-rolloff/README.md.
 5. **Full band** when the cutoff is at least ``FULL_BAND_FRACTION`` of Nyquist or at least
    ``FULL_BAND_HZ`` (19 kHz): :func:`reaches_full_band`, the one definition. ``Bandwidth.full_band``
    says it for the recording's own rate; :meth:`Bandwidth.full_band_at` for another rate (what
