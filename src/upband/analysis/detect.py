@@ -36,7 +36,7 @@ Method (upband's own; no paper gives one):
    never had is how a model makes a file worse. Two steeper roll-offs are an instrument's own
    too, and ``Bandwidth.own_rolloff`` (what enhancement asks) counts them with the gentle
    ones: one after a trend rising faster than ``OWN_SLOPE_DB`` per octave into the cutoff (a
-   resonance: tambourines' jingles peak near 6 kHz and fall, fitted as Butterworth 6-8 there
+   resonance: tambourines' jingles peak near 6 kHz and fall, fitted as Butterworth 6-12 there
    over a +19 to +29 dB/octave trend; hi-hats rise at most +14 and are filtered like any
    music), and one under ``OWN_MIN_CUTOFF_HZ`` (kick drums and basses end there; a filter
    that low leaves no music to restore). Restored, such drum samples of the corpus's train
