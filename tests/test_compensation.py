@@ -3,6 +3,7 @@ input's noise floor, streamed exactly, on a filter's roll-off and never on a cod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -257,6 +258,8 @@ def test_a_sure_fit_may_gain_more_and_a_quiet_one_may_not(spec: str) -> None:
     clean, low = _filtered(spec)
     found = detect_bandwidth(low, SR)
     assert sure(found) and found.fit_error_db < 1.0
+    # the same fit with a lossy codec's spectral holes in its top band is not sure
+    assert not sure(dataclasses.replace(found, hole_excess=0.05))
     c, capped = curves(found, SR), curves(found, SR, sure_gain_db=None)
     assert c is not None and capped is not None
     assert c.max_gain_db == pytest.approx(SURE_MAX_GAIN_DB)
