@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from upband.analysis import Bandwidth, detect_bandwidth
+from upband.analysis.bandwidth import OWN_MIN_CUTOFF_HZ
 from upband.degrade.presets import apply
-from upband.enhancement import enhance
+from upband.enhancement import enhance, load_enhancer
 from upband.errors import SpecError
 from upband.evaluate.protocols import draw
 from upband.evaluate.runner import State, find_items, load_reference, make_config
@@ -41,7 +42,7 @@ def reason(found: Bandwidth) -> str:
         return ""
     if found.gentle:
         return "gentle"
-    return "low" if found.cutoff_hz < 2000 else "rising"
+    return "low" if found.cutoff_hz < OWN_MIN_CUTOFF_HZ else "rising"
 
 
 def snr(ref: np.ndarray, est: np.ndarray) -> float:
@@ -66,6 +67,7 @@ def main() -> int:
     states = {name: State(make_config(name, limit_seconds=args.seconds, visqol=False,
                                       corpus=data.corpus, device="cpu"))
               for name in {n for n, _ in CONDITIONS}}
+    model = load_enhancer(device="cpu")  # the default model, loaded (and checked) once
     rows, inputs = [], 0
     for item in items:
         try:  # both protocols: 44.1 kHz stereo
@@ -83,7 +85,8 @@ def main() -> int:
             why = reason(found)
             if not why:
                 continue
-            restored, _ = enhance(low, sr, bandwidth=found, pass_gentle=False, device="cpu")
+            restored, _ = enhance(low, sr, model, bandwidth=found, pass_gentle=False,
+                                  device="cpu")
             rows.append({"file": item.path, "condition": f"{name}/{cond_name}", "reason": why,
                          "template": found.template, "cutoff_hz": round(found.cutoff_hz),
                          "trend_db_per_octave": round(found.rolloff.slope_db, 1)
