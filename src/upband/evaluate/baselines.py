@@ -19,6 +19,15 @@ Every baseline maps an :class:`Observation` (what a system may see of one degrad
   that :func:`upband.analysis.detect_bandwidth` measures on the degraded file (codecs). For a
   decimation condition it starts from the ``sinc`` interpolation.
 * ``oracle``: the clean reference (reaches every metric's limit; a check of the pipeline).
+* ``oracle-band``: the input below the band edge, the clean reference above it
+  (:func:`oracle_band`): what restoring the band perfectly is worth, apart from a codec's noise
+  in the kept band.
+* ``oracle-envelope`` and ``oracle-envelope-6`` / ``-12`` / ``-18``: the input plus noise
+  above the band edge whose energy follows the reference's in sixth-octave bands, frame by
+  frame, at its level or 6 / 12 / 18 dB under it (:func:`oracle_envelope`): a band of the
+  right level and timing but no fine structure, which is the most a generated band can know
+  of the missing one; it says what a band at a given level brings in ViSQOL and LSD and costs
+  in SNR.
 """
 
 from __future__ import annotations
@@ -42,6 +51,10 @@ SBR_MAX_FRACTION = 0.95
 SBR_FIT_TOP = 0.9
 #: Floor of the long-term power spectrum, relative to its maximum, before the log.
 SBR_FLOOR = 1e-12
+#: Levels (dB under the reference's) of the ``oracle-envelope-N`` baselines.
+ENVELOPE_ORACLE_DB = (6, 12, 18)
+#: Bands of the envelope oracle per octave.
+ENVELOPE_BANDS_PER_OCTAVE = 6
 
 
 @dataclass(frozen=True)
@@ -87,12 +100,27 @@ def _oracle(obs: Observation) -> np.ndarray:
     return obs.reference
 
 
+def _oracle_band(obs: Observation) -> np.ndarray:
+    return oracle_band(obs.degraded, _oracle(obs), obs.sample_rate, obs.cutoff_hz)
+
+
+def _oracle_envelope(level_db: float) -> Callable[[Observation], np.ndarray]:
+    def run(obs: Observation) -> np.ndarray:
+        return oracle_envelope(obs.degraded, _oracle(obs), obs.sample_rate, obs.cutoff_hz,
+                               level_db=level_db)
+
+    return run
+
+
 BASELINES: dict[str, Callable[[Observation], np.ndarray]] = {
     "input": _input,
     "spline": _interpolated("spline"),
     "sinc": _interpolated("sinc"),
     "sbr": _sbr,
     "oracle": _oracle,
+    "oracle-band": _oracle_band,
+    "oracle-envelope": _oracle_envelope(0.0),
+    **{f"oracle-envelope-{d}": _oracle_envelope(-float(d)) for d in ENVELOPE_ORACLE_DB},
 }
 DEFAULT_BASELINES = ("input", "spline", "sinc", "sbr")
 
@@ -107,6 +135,13 @@ DESCRIPTIONS = {
            "in the STFT domain, shaped by a power-law envelope fitted to that octave, filling "
            "only the energy the input lacks; the input is kept below the cutoff",
     "oracle": "the clean reference (metric limits)",
+    "oracle-band": "the input below the band edge and the clean reference above it (a perfect "
+                   "band, the codec's noise below the edge kept)",
+    "oracle-envelope": "the input plus noise above the band edge whose energy follows the "
+                       "reference's in sixth-octave bands, frame by frame (the right level and "
+                       "timing, no fine structure)",
+    **{f"oracle-envelope-{d}": f"oracle-envelope {d} dB under the reference's level"
+       for d in ENVELOPE_ORACLE_DB},
 }
 
 
@@ -170,3 +205,74 @@ def sbr(x: np.ndarray, sample_rate: int, cutoff_hz: float, *, n_fft: int | None 
     added[..., targets, :] = copy * fill
     _, extra = signal.istft(added, **kw)
     return (a + fit_length(extra, t)).astype(np.float32)
+
+
+def _stft_kw(sample_rate: int) -> dict:
+    n = stft_size(sample_rate)
+    return {"fs": sample_rate, "window": "hann", "nperseg": n, "noverlap": n - n // 4}
+
+
+def _spectra(x: np.ndarray, y: np.ndarray, sample_rate: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim == 0:
+        raise SpecError(f"input {a.shape} and reference {b.shape} must have one shape")
+    kw = _stft_kw(sample_rate)
+    n = max(a.shape[-1], kw["nperseg"])
+    freqs, _, sx = signal.stft(fit_length(a, n), axis=-1, **kw)
+    _, _, sy = signal.stft(fit_length(b, n), axis=-1, **kw)
+    return freqs, sx, sy, kw
+
+
+def oracle_band(x: np.ndarray, reference: np.ndarray, sample_rate: int, cutoff_hz: float
+                ) -> np.ndarray:
+    """``x`` below ``cutoff_hz`` and ``reference`` above it, joined in the STFT domain (the
+    sbr frames; the bins at or above the cutoff's bin come from ``reference``). float32 of
+    ``x``'s shape; ``x`` itself where the cutoff is at or above Nyquist."""
+    t = np.shape(x)[-1]
+    if not 0 < cutoff_hz < sample_rate / 2 or t == 0:
+        return np.asarray(x, np.float32)
+    freqs, sx, sy, kw = _spectra(x, reference, sample_rate)
+    high = freqs >= cutoff_hz
+    sx[..., high, :] = sy[..., high, :]
+    _, out = signal.istft(sx, **kw)
+    return fit_length(out, t).astype(np.float32)
+
+
+def oracle_envelope(x: np.ndarray, reference: np.ndarray, sample_rate: int, cutoff_hz: float,
+                    *, level_db: float = 0.0, seed: int = 0) -> np.ndarray:
+    """``x`` plus noise above ``cutoff_hz`` whose energy follows ``reference``'s.
+
+    On the sbr frames (Hann, :func:`upband.degrade.filters.stft_size`, hop a quarter), from the
+    cutoff's bin up, bins are grouped in bands of 1/:data:`ENVELOPE_BANDS_PER_OCTAVE` octave
+    (at least one bin). In every band, frame and channel the target is the reference's mean
+    bin power times ``10 ** (level_db / 10)``; what ``x`` lacks of it (never less than
+    nothing) is added as complex Gaussian noise (seeded by ``seed``) of that mean power, so
+    what ``x`` still holds above the cutoff is kept. float32 of ``x``'s shape.
+    """
+    t = np.shape(x)[-1]
+    if not 0 < cutoff_hz < sample_rate / 2 or t == 0:
+        return np.asarray(x, np.float32)
+    freqs, sx, sy, kw = _spectra(x, reference, sample_rate)
+    k0 = int(np.searchsorted(freqs, cutoff_hz))
+    if k0 >= freqs.size:
+        return np.asarray(x, np.float32)
+    rng = np.random.default_rng(seed)
+    added = np.zeros_like(sx)
+    scale = 10.0 ** (level_db / 10.0)
+    # independent noise in overlapping frames loses power in the inverse STFT (to 1 / the
+    # frames' overlap factor, measured again in the same frames): made up for here
+    redundancy = kw["nperseg"] / (kw["nperseg"] - kw["noverlap"])
+    lo = k0
+    while lo < freqs.size:
+        hi_f = max(freqs[lo], freqs[1]) * 2.0 ** (1.0 / ENVELOPE_BANDS_PER_OCTAVE)
+        hi = max(lo + 1, int(np.searchsorted(freqs, hi_f)))
+        want = scale * np.mean(np.abs(sy[..., lo:hi, :]) ** 2, axis=-2, keepdims=True)
+        have = np.mean(np.abs(sx[..., lo:hi, :]) ** 2, axis=-2, keepdims=True)
+        shape = sx[..., lo:hi, :].shape
+        noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2.0)
+        added[..., lo:hi, :] = noise * np.sqrt(redundancy * np.maximum(want - have, 0.0))
+        lo = hi
+    _, extra = signal.istft(added, **kw)
+    return (np.asarray(x, np.float64) + fit_length(extra, t)).astype(np.float32)
