@@ -15,6 +15,7 @@ from upband.evaluate.baselines import (
     Observation,
     oracle_band,
     oracle_envelope,
+    sbr,
 )
 
 SR = 44100
@@ -110,3 +111,13 @@ def test_oracles_are_baselines_of_evaluate(pair: tuple[np.ndarray, np.ndarray]) 
     assert levels == pytest.approx([0, 0, -6, -12, -18], abs=1.0)
     with pytest.raises(SpecError, match="reference"):
         BASELINES["oracle-envelope"](Observation(low, SR, PARAMS, CUT))
+
+
+def test_quieter_sbr_scales_only_its_added_band(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    _, low = pair
+    full, quiet = (sbr(low, SR, CUT, level_db=d) - low for d in (0.0, -12.0))
+    assert np.sum(full ** 2) > 0
+    np.testing.assert_allclose(quiet, full * 10 ** (-12 / 20), atol=1e-6)
+    obs = Observation(low.astype(np.float32), SR, PARAMS, CUT)
+    np.testing.assert_allclose(BASELINES["sbr-12"](obs) - low, quiet, atol=1e-6)
+    assert "sbr-6" in DESCRIPTIONS and "sbr-18" in BASELINES

@@ -17,7 +17,8 @@ Every baseline maps an :class:`Observation` (what a system may see of one degrad
 * ``sbr``: :func:`sbr` at the condition's known band edge (a decimation condition: the
   anti-alias filter's edge 0.8 x low-rate Nyquist; a low-pass: its cutoff), or at the cutoff
   that :func:`upband.analysis.detect_bandwidth` measures on the degraded file (codecs). For a
-  decimation condition it starts from the ``sinc`` interpolation.
+  decimation condition it starts from the ``sinc`` interpolation. ``sbr-6`` / ``-12`` / ``-18``:
+  the same with its added band 6 / 12 / 18 dB quieter.
 * ``oracle``: the clean reference (reaches every metric's limit; a check of the pipeline).
 * ``oracle-band``: the input below the band edge, the clean reference above it
   (:func:`oracle_band`): what restoring the band perfectly is worth, apart from a codec's noise
@@ -51,7 +52,8 @@ SBR_MAX_FRACTION = 0.95
 SBR_FIT_TOP = 0.9
 #: Floor of the long-term power spectrum, relative to its maximum, before the log.
 SBR_FLOOR = 1e-12
-#: Levels (dB under the reference's) of the ``oracle-envelope-N`` baselines.
+#: Levels (dB under the reference's, or sbr's own) of the ``oracle-envelope-N`` and ``sbr-N``
+#: baselines.
 ENVELOPE_ORACLE_DB = (6, 12, 18)
 #: Bands of the envelope oracle per octave.
 ENVELOPE_BANDS_PER_OCTAVE = 6
@@ -89,9 +91,12 @@ def _interpolated(method: str) -> Callable[[Observation], np.ndarray]:
     return run
 
 
-def _sbr(obs: Observation) -> np.ndarray:
-    base = _interpolated("sinc")(obs)
-    return sbr(base, obs.sample_rate, obs.cutoff_hz)
+def _sbr(level_db: float = 0.0) -> Callable[[Observation], np.ndarray]:
+    def run(obs: Observation) -> np.ndarray:
+        base = _interpolated("sinc")(obs)
+        return sbr(base, obs.sample_rate, obs.cutoff_hz, level_db=level_db)
+
+    return run
 
 
 def _oracle(obs: Observation) -> np.ndarray:
@@ -116,7 +121,8 @@ BASELINES: dict[str, Callable[[Observation], np.ndarray]] = {
     "input": _input,
     "spline": _interpolated("spline"),
     "sinc": _interpolated("sinc"),
-    "sbr": _sbr,
+    "sbr": _sbr(),
+    **{f"sbr-{d}": _sbr(-float(d)) for d in ENVELOPE_ORACLE_DB},
     "oracle": _oracle,
     "oracle-band": _oracle_band,
     "oracle-envelope": _oracle_envelope(0.0),
@@ -134,6 +140,7 @@ DESCRIPTIONS = {
     "sbr": "DSP spectral band replication: the top octave below the cutoff translated upward "
            "in the STFT domain, shaped by a power-law envelope fitted to that octave, filling "
            "only the energy the input lacks; the input is kept below the cutoff",
+    **{f"sbr-{d}": f"sbr with its added band {d} dB quieter" for d in ENVELOPE_ORACLE_DB},
     "oracle": "the clean reference (metric limits)",
     "oracle-band": "the input below the band edge and the clean reference above it (a perfect "
                    "band, the codec's noise below the edge kept)",
@@ -145,8 +152,8 @@ DESCRIPTIONS = {
 }
 
 
-def sbr(x: np.ndarray, sample_rate: int, cutoff_hz: float, *, n_fft: int | None = None
-        ) -> np.ndarray:
+def sbr(x: np.ndarray, sample_rate: int, cutoff_hz: float, *, n_fft: int | None = None,
+        level_db: float = 0.0) -> np.ndarray:
     """Spectral band replication of ``x`` (``[..., T]`` float at ``sample_rate``) above
     ``cutoff_hz``. Pure: returns float32 of ``x``'s shape.
 
@@ -163,8 +170,9 @@ def sbr(x: np.ndarray, sample_rate: int, cutoff_hz: float, *, n_fft: int | None 
     4. Only the missing energy is added: a copied bin of power ``P_d`` over an input bin of
        power ``P_x`` is scaled by ``sqrt(max(0, 1 - P_x / P_d))`` (nothing where the input's
        transition band is already as loud as the envelope).
-    5. The inverse STFT of the added bins (zero below ``k_c``) is added to ``x``, so the input
-       itself is kept unchanged below the cutoff (up to the window's leakage of the added band).
+    5. The inverse STFT of the added bins (zero below ``k_c``), scaled by ``level_db`` (0: as
+       computed), is added to ``x``, so the input itself is kept unchanged below the cutoff
+       (up to the window's leakage of the added band).
 
     A cutoff at or above ``SBR_MAX_FRACTION`` of Nyquist returns ``x`` unchanged.
     """
@@ -204,7 +212,7 @@ def sbr(x: np.ndarray, sample_rate: int, cutoff_hz: float, *, n_fft: int | None 
     added = np.zeros_like(spec)
     added[..., targets, :] = copy * fill
     _, extra = signal.istft(added, **kw)
-    return (a + fit_length(extra, t)).astype(np.float32)
+    return (a + 10.0 ** (level_db / 20.0) * fit_length(extra, t)).astype(np.float32)
 
 
 def _stft_kw(sample_rate: int) -> dict:
