@@ -71,6 +71,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="no level guard on the models' added band (upband enhance --no-guard)")
     p.add_argument("--no-compensate", action="store_true",
                    help="no roll-off compensation (upband enhance --no-compensate)")
+    p.add_argument("--fill", action="store_true",
+                   help="the guard fills the band with soft noise (upband enhance --fill)")
     p.add_argument("--no-merge", action="store_true",
                    help="score the models' raw output, as the papers do (default: the "
                    "do-no-harm merge of upband enhance)")
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                       seed=args.seed, best_of=args.best_of, merge=not args.no_merge,
                       vocoder=args.vocoder,
                       guard=not args.no_guard, compensate=not args.no_compensate,
-                      force=args.force, command=command, on_file=on_file)
+                      fill=args.fill, force=args.force, command=command, on_file=on_file)
     except EvaluationError as err:
         print_error(str(err))
         return EXIT_FAILED

@@ -29,8 +29,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = OVERLAP_SECONDS,
             batch_size: int | None = None, clip_mode: str = CLIP_MODES[0], guard: bool = True,
             pass_gentle: bool = True, phase_repair: PhaseRepair = None,
-            bandwidth: Bandwidth | None = None, seed: int = 0, compensate: bool = True
-            ) -> tuple[Any, int]:
+            bandwidth: Bandwidth | None = None, seed: int = 0, compensate: bool = True,
+            fill: bool = False) -> tuple[Any, int]:
     """Restore the high band of ``wav``, a signal in memory.
 
     The input's effective bandwidth is detected, the model runs at its own rate in chunks, and
@@ -63,6 +63,9 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if known (skips detection).
         seed: the noise of a stochastic model (ignored by deterministic ones).
         compensate: undo a filter's roll-off where the input still holds the band.
+        fill: with the guard, fill the band with soft noise where the model's is fainter than
+            18 dB under the input's top octave continued upward (:mod:`upband.enhancement.guard`;
+            off by default).
 
     Returns:
         ``(enhanced, rate)``: ``enhanced`` of the input's type (numpy, or a CPU tensor) and
@@ -75,7 +78,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         ModelError: a model that cannot be loaded.
     """
     settings = Settings(output_sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode), guard, pass_gentle, seed, compensate)
+                        ClipPolicy(clip_mode), guard, pass_gentle, seed, compensate, fill)
     is_torch = isinstance(wav, torch.Tensor)
     x = (wav.detach().cpu().numpy() if is_torch else np.asarray(wav)).astype(np.float32)
     mono = x.ndim == 1

@@ -69,6 +69,8 @@ class FileReport:
     #: (dB, energy-weighted), and the share of STFT frames in which it lowered a band
     guard_reduction_db: float | None = None
     guard_limited_fraction: float | None = None
+    #: the guard's fill: its noise's energy over the guarded band's (None: no fill)
+    guard_fill_ratio: float | None = None
     #: the roll-off compensation (None: not applied): its largest gain (dB) and the band it
     #: raised by at least 1 dB (Hz)
     compensation_gain_db: float | None = None
@@ -104,7 +106,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  clip_mode: str = CLIP_MODES[0], guard: bool = True, pass_gentle: bool = True,
                  phase_repair: PhaseRepair = None, overwrite: bool = False, seed: int = 0,
                  progress: Callable[[float], None] | None = None,
-                 compensate: bool = True) -> FileReport:
+                 compensate: bool = True, fill: bool = False) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
     What :func:`upband.enhance` does to an array, done to a file of any length: blocks of
@@ -138,6 +140,9 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         progress: called with the seconds of input audio processed since the last call.
         compensate: undo a filter's roll-off where the input still holds the band
             (:mod:`upband.enhancement.compensation`; with the merge only).
+        fill: with the guard, fill the band with soft noise where the model's is fainter than
+            18 dB under the input's top octave continued upward (:mod:`upband.enhancement.guard`;
+            off by default).
 
     Returns:
         The :class:`FileReport`. The output has exactly ``round(frames * out_rate / in_rate)``
@@ -154,7 +159,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     src, dst = Path(src), Path(dst)
     check_output(src, dst, overwrite=overwrite)
     settings = Settings(sample_rate, merge, chunk_seconds, overlap_seconds, batch_size,
-                        ClipPolicy(clip_mode), guard, pass_gentle, seed, compensate)
+                        ClipPolicy(clip_mode), guard, pass_gentle, seed, compensate, fill)
     info = audio.info(src)
     subtype = audio.output_subtype(info, bit_depth)
     audio.output_format(dst)
@@ -188,6 +193,8 @@ def _stage_stats(report: FileReport, pipe: Pipeline) -> None:
     if pipe.guard is not None:
         report.guard_reduction_db = round(pipe.guard.stats.reduction_db, 3)
         report.guard_limited_fraction = round(pipe.guard.stats.limited_fraction, 4)
+        if pipe.route.fill_db is not None:
+            report.guard_fill_ratio = round(pipe.guard.stats.fill_ratio, 4)
 
 
 def _model_for(src: Path, model: ModelSpec, device: str, phase_repair: PhaseRepair

@@ -43,6 +43,17 @@ copied harmonic, three quarters of its energy in 0.15 s) and a 21-bin tone line 
 whose median lagged the band's patch steps): on four seeds of the piece 5.4 / 5.2 / 5.4 /
 5.2 dB (seed 0: 9.0 before).
 
+**The fill.** Where the guarded band is still fainter than ``FILL_DB`` (18 dB) under the
+input's extrapolated level (the bound less its margin), noise brings each of its 1/3-octave
+bands up to that level, frame by frame: a soft band that follows the music in time and level,
+with no lines of its own. A band of the right level, even as noise, is what ViSQOL and the ear
+reward above a cutoff; 18 dB under it, its error costs little SNR. On the validation split
+(``docs/results/band-level/``): noise with the *clean* band's exact envelope at 12 dB under it
+gains +0.24 ViSQOL for -0.18 dB of SNR on Sulun's unseen filter, 18 dB under it +0.12 for
+-0.04 dB; the extrapolated level, fuller than the clean band's on most music, gains more. It
+is off for inputs that look lossy (the pipeline's choice: a codec's noise already fills its
+band's gaps, and there it cost more SNR than it gained ViSQOL).
+
 Only the model's bins above the cutoff change; the do-no-harm merge that follows keeps the
 input below the cutoff anyway. :class:`LevelGuard` streams: block boundaries do not change the
 output (the frames and the slope's smoothing advance sample by sample, the same in one pass).
@@ -51,6 +62,7 @@ output (the frames and the slope's smoothing advance sample by sample, the same 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +98,9 @@ STEP_FRAMES = 128
 #: (10.7 dB, 9 dB over the mean of white noise: its bins do so 0.03 % of the time).
 PEAK = 10 ** 1.07
 SPIKE_BINS = 15
+#: The fill's level: dB under the input's top octave continued upward at that octave's own
+#: slope (module doc).
+FILL_DB = 18.0
 _EPS = 1e-20
 
 
@@ -100,12 +115,19 @@ class GuardStats:
     limited_frames: int = 0
     energy_in: float = 0.0
     energy_out: float = 0.0
+    #: energy of the fill's noise (same units; 0 without the fill)
+    energy_fill: float = 0.0
 
     @property
     def reduction_db(self) -> float:
         if self.energy_in <= 0:
             return 0.0
         return 10 * math.log10(max(self.energy_out, _EPS) / self.energy_in)
+
+    @property
+    def fill_ratio(self) -> float:
+        """The fill's energy over the guarded band's (before the fill)."""
+        return self.energy_fill / self.energy_out if self.energy_out > 0 else 0.0
 
     @property
     def limited_fraction(self) -> float:
@@ -125,10 +147,12 @@ class LevelGuard:
 
     ``joint``: the channels share one bound and one gain per band (a stereo pair keeps its
     image); otherwise each channel is guarded on its own (channels enhanced one by one).
+    ``fill_db``: the fill (module doc): noise brings every band of the guarded output up to
+    ``fill_db`` dB under the input's extrapolated level; None: no fill.
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,
-                 joint: bool = True) -> None:
+                 joint: bool = True, fill_db: float | None = None) -> None:
         self.n = fft_size(sample_rate)
         self.hop = self.n // OVERLAP
         self.window = np.hanning(self.n + 1)[:-1].astype(np.float32)
@@ -163,6 +187,14 @@ class LevelGuard:
         self._tone_frames = 0
         self._longterm: np.ndarray | None = None  # [G, bins above the cutoff]
         self._notch = np.ones((groups, len(freqs) - kc))
+        self.fill = fill_db
+        # the fill's slope: the top octave's, between [fc/2, fc/sqrt 2) and [fc/sqrt 2, 0.9 fc)
+        mid, top = max(self.ref.start + 1, round(kc / math.sqrt(2))), max(kc * 9 // 10, 1)
+        self.halves = ((self.ref.start, mid), (mid, max(top, mid + 1)))
+        centres = [math.sqrt(max(freqs[a], 1.0) * max(freqs[b - 1], 1.0)) for a, b in self.halves]
+        self.halves_octaves = max(math.log2(centres[1] / centres[0]), 0.1)
+        self.fill_slope: list[float | None] = [None] * groups
+        self._rng = np.random.default_rng(0)  # the fill's noise, frame after frame
 
     def push(self, x: np.ndarray, m: np.ndarray, last: bool = False
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +241,7 @@ class LevelGuard:
         px = _power(spec_x[..., lo:], self.joint) / self.pnorm  # bins from the lower octave up
         ref_db = 10 * np.log10(px[..., self.ref.start - lo:kc - lo].mean(axis=-1) + _EPS)
         low_db = 10 * np.log10(px[..., :self.low.stop - lo].mean(axis=-1) + _EPS)  # [G, K]
-        slopes = self._slopes(ref_db, low_db)
+        slopes = self._slopes(ref_db, low_db - ref_db)
         spec_m = out[..., kc:]
         added = spec_m - spec_x[..., kc:]
         pd = _power(added, self.joint) / self.pnorm  # [G, K, bins above]
@@ -235,7 +267,35 @@ class LevelGuard:
         kept = (pd * gains ** 2).sum(axis=(0, 2))  # what it lowered: the bound, spikes, tones
         self.stats.limited_frames += int(np.sum(kept < pd.sum(axis=(0, 2)) * (1 - 1e-6)))
         self.stats.energy_out += float(np.sum(_power(out[..., kc:], False)) / self.pnorm)
+        if self.fill is not None:
+            # the top octave's own slope, between its lower and upper part
+            parts = [10 * np.log10(px[..., a - lo:b - lo].mean(axis=-1) + _EPS)
+                     for a, b in self.halves]
+            falloff = self._slopes(ref_db, (parts[0] - parts[1]) / self.halves_octaves,
+                                   self.fill_slope)
+            fill_db = ref_db[..., None] - falloff[..., None] * self.offsets_arr - self.fill
+            self._fill(out[..., kc:], 10 ** (fill_db / 10), bands)
         return sp_fft.irfft(out, n=self.n, axis=-1, workers=-1) * w / self.norm
+
+    def _fill(self, band: np.ndarray, target: np.ndarray,
+              bands: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Add to ``band`` (``[C, K, bins above]``, in place) noise that brings each band's
+        power up to ``target`` (``[G, K, B]``, the units of the bound), never down. The noise
+        is the same in every channel (a centred band, like most music's top); each frame's
+        draw follows the last one's, so block boundaries do not change it."""
+        channels, frames, bins = band.shape
+        have = bands(_power(band, self.joint) / self.pnorm)
+        missing = np.repeat(np.maximum(target - have, 0.0), self.counts, axis=-1)
+        if self.joint:
+            missing = missing / channels  # the bound's power is the channels' sum
+        shape = (frames, bins, 2)
+        noise = self._rng.standard_normal(shape, dtype=np.float32).view(np.complex64)[..., 0]
+        # noise of power p per bin, overlap-added and analysed again in these frames, has
+        # power p / OVERLAP: the amplitude makes up for it
+        amp = np.sqrt(missing * (OVERLAP * self.pnorm / 2))
+        added = amp * noise[None]
+        band += added
+        self.stats.energy_fill += float(np.sum(_power(added, False)) / self.pnorm)
 
     def _local_medians(self, power: np.ndarray) -> np.ndarray:
         """The median power of ``power`` (``[G, K, bins above]``) in blocks of ``spike_bins``
@@ -283,18 +343,22 @@ class LevelGuard:
             out[:, k] = self._notch
         return out
 
-    def _slopes(self, ref_db: np.ndarray, low_db: np.ndarray) -> np.ndarray:
-        """The input's slope (dB/octave) per channel group and frame: smoothed over the
-        non-silent frames in order, the steepest before the first one."""
+    def _slopes(self, ref_db: np.ndarray, per_octave: np.ndarray,
+                state: list[float | None] | None = None) -> np.ndarray:
+        """A slope of the input (dB/octave, ``per_octave`` in each frame) per channel group
+        and frame: smoothed over the non-silent frames in order (``ref_db`` above
+        ``SILENT_DB``), the steepest before the first one. ``state``: the running value per
+        group (the bound's, ``self.slope``, by default)."""
+        state = self.slope if state is None else state
         out = np.empty(ref_db.shape)
         for g in range(ref_db.shape[0]):
-            slope = self.slope[g]
+            slope = state[g]
             for k in range(ref_db.shape[1]):
                 if ref_db[g, k] > SILENT_DB:
-                    now = min(max(low_db[g, k] - ref_db[g, k], SLOPE_RANGE[0]), SLOPE_RANGE[1])
+                    now = min(max(per_octave[g, k], SLOPE_RANGE[0]), SLOPE_RANGE[1])
                     slope = now if slope is None else slope + self.alpha * (now - slope)
                 out[g, k] = slope if slope is not None else SLOPE_RANGE[1]
-            self.slope[g] = slope
+            state[g] = slope
         return out
 
 

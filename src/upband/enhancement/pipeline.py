@@ -37,7 +37,7 @@ from upband import audio
 from upband.analysis import Bandwidth
 from upband.enhancement.chunking import ChunkRunner
 from upband.enhancement.compensation import Compensation, applies, compensate
-from upband.enhancement.guard import LevelGuard
+from upband.enhancement.guard import FILL_DB, LevelGuard
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
 from upband.enhancement.settings import Settings
@@ -68,6 +68,8 @@ class Route:
     counts as full band up to its own Nyquist. ``compensate``: the fitted filter's roll-off is
     undone where the input still holds the band
     (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
+    ``fill``: the guard also fills its band with noise up to ``FILL_DB`` under the input's
+    extrapolated level (:mod:`~upband.enhancement.guard`); not for an input that looks lossy.
     """
 
     input_rate: int
@@ -81,6 +83,12 @@ class Route:
     model_channels: int = 2
     own_rolloff: bool = False
     compensate: bool = False
+    fill: bool = False
+
+    @property
+    def fill_db(self) -> float | None:
+        """The guard's fill level (dB under the extrapolated level), None without it."""
+        return FILL_DB if self.fill and self.guard else None
 
     @property
     def joint_channels(self) -> bool:
@@ -134,7 +142,8 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
                  guard=settings.guard and cutoff is not None, model_channels=model.channels,
                  own_rolloff=own,
                  compensate=settings.compensate and cutoff is not None and not own
-                 and applies(bandwidth))
+                 and applies(bandwidth),
+                 fill=settings.fill and bandwidth.codec == "none")
 
 
 def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -158,7 +167,7 @@ def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         x, m = compensate(route.bandwidth, route.output_rate, x, m)
     if route.guard:
         x, m = LevelGuard(route.merge_cutoff_hz, route.output_rate, x.shape[0],
-                          joint=route.joint_channels).push(x, m, last=True)
+                          joint=route.joint_channels, fill_db=route.fill_db).push(x, m, last=True)
     return BandMerge(route.merge_cutoff_hz, route.output_rate, x.shape[0]).push(x, m, last=True)
 
 
@@ -221,7 +230,8 @@ class Pipeline:
                     self.compensation = Compensation.for_input(route.bandwidth, sr_out, c)
                 if route.guard:
                     self.guard = LevelGuard(route.merge_cutoff_hz, sr_out, c,
-                                            joint=route.joint_channels)
+                                            joint=route.joint_channels,
+                                            fill_db=route.fill_db)
         self._x = np.zeros((c, 0), np.float32)
         self._m = np.zeros((c, 0), np.float32)
 

@@ -77,6 +77,7 @@ def _system_meta(state: State) -> list[dict[str, str]]:
     out = [{"name": b, "description": DESCRIPTIONS[b]} for b in state.config.baselines]
     merge = ("do-no-harm merge" + ("" if state.config.guard else ", no level guard")
              + ("" if state.config.compensate else ", no roll-off compensation")
+             + (", the guard's fill" if state.config.fill and state.config.guard else "")
              if state.config.merge else "raw model output (--no-merge)")
     for (label, net), spec in zip(state.models.items(), state.config.models, strict=True):
         draws = draws_of(state, label)
@@ -130,7 +131,8 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
              jobs: int = DEFAULT_JOBS, limit_seconds: float | None = None, device: str = "auto",
              visqol: bool = True, vggish: Sequence[str] = (), seed: int = DEFAULT_SEED,
              best_of: int = DEFAULT_BEST_OF, merge: bool = True, guard: bool = True,
-             vocoder: str | None = None, compensate: bool = True, force: bool = False,
+             vocoder: str | None = None, compensate: bool = True, fill: bool = False,
+             force: bool = False,
              command: str | None = None,
              on_file: Callable[[FileResult, int, int], None] | None = None) -> Evaluation:
     """Run ``protocol`` on the clean music in ``data`` and write the report folder.
@@ -159,6 +161,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
             does (with the merge only).
         compensate: undo a filter's roll-off where the input still holds the band, as
             ``upband enhance`` does (with the merge only).
+        fill: let the guard fill the band with soft noise, as ``upband enhance --fill`` does.
         command: the command line to print in the report.
         on_file: called as ``on_file(result, done, total)`` after every file.
 
@@ -175,7 +178,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
     config = make_config(proto.name, models=models, baselines=baselines, device=device,
                          limit_seconds=limit_seconds, visqol=visqol, vggish=vggish, seed=seed,
                          best_of=best_of, corpus=dataset.corpus, jobs=jobs, merge=merge,
-                         guard=guard, vocoder=vocoder, compensate=compensate)
+                         guard=guard, vocoder=vocoder, compensate=compensate, fill=fill)
     state = State(config)  # loads the models: a bad one fails before any work
     results = run(config, dataset.items, jobs=jobs, on_file=on_file, state=state)
     ok = [r for r in results if r.error is None]
@@ -225,7 +228,7 @@ def _report_meta(proto: Protocol, state: State, summary: Summary,
                      "channels": proto.channels, "layout": proto.layout},
         "data": str(data), "split": split, "seed": config.seed,
         "limit_seconds": config.limit_seconds, "merge": config.merge, "guard": config.guard,
-        "compensate": config.compensate,
+        "compensate": config.compensate, "fill": config.fill,
         "device": config.device,
         "conditions": [_condition_meta(c, ok) for c in proto.conditions],
         "systems": _system_meta(state),

@@ -73,6 +73,7 @@ class Config:
     guard: bool = True
     vocoder: str | None = None  # the vocoder of MODEL+tdpr systems (None: the shipped one)
     compensate: bool = True  # roll-off compensation, as upband enhance (with the merge only)
+    fill: bool = False  # the guard's fill, as upband enhance (with the guard only)
 
 
 @dataclass
@@ -256,7 +257,8 @@ def system_output(state: State, label: str, degraded: np.ndarray, seed: int,
     y, _ = enhance(degraded, sr, model=state.models[label],
                    device=state.config.device, output_sample_rate=sr,
                    clip_mode="none", bandwidth=found, merge=state.config.merge,
-                   guard=state.config.guard, seed=seed, compensate=state.config.compensate)
+                   guard=state.config.guard, seed=seed, compensate=state.config.compensate,
+                   fill=state.config.fill)
     y = audio.fit_length(np.asarray(y, np.float32), degraded.shape[-1])
     if label.endswith("+gt-phase"):
         if clean is None:
@@ -389,8 +391,8 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
                 limit_seconds: float | None = None, visqol: bool = True,
                 vggish: Sequence[str] = (), seed: int = 0, best_of: int = 1,
                 corpus: str | None = None, jobs: int = 1, merge: bool = True,
-                guard: bool = True, vocoder: str | None = None, compensate: bool = True
-                ) -> Config:
+                guard: bool = True, vocoder: str | None = None, compensate: bool = True,
+                fill: bool = False) -> Config:
     """Check the options and resolve names; ``SpecError`` / ``ModelError`` for bad ones."""
     get_protocol(protocol)
     unknown = [b for b in baselines if b not in BASELINES]
@@ -413,7 +415,7 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     return Config(protocol, tuple(os.fspath(m) for m in models), tuple(labels), tuple(names),
                   dev, limit_seconds, visqol, tuple(os.fspath(v) for v in vggish), seed,
-                  best_of, corpus, threads, merge, guard, vocoder, compensate)
+                  best_of, corpus, threads, merge, guard, vocoder, compensate, fill)
 
 
 def run(config: Config, items: Sequence[Item], *, jobs: int = 1,

@@ -1,0 +1,130 @@
+"""The guard's fill (``--fill``): soft noise up to FILL_DB under the input's top octave
+continued at its own slope where the model's band is fainter, never more, never in silence,
+streaming exactly; for filtered inputs, not for lossy ones; off by default."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from upband import audio
+from upband.analysis import detect_bandwidth
+from upband.cli import main
+from upband.degrade import lowpass
+from upband.enhancement import Settings, enhance
+from upband.enhancement.guard import FILL_DB, LevelGuard
+from upband.enhancement.pipeline import choose_route
+from upband.states import load_pretrained
+
+SR = 44100
+CUTOFF = 8000.0
+
+
+def sloped_noise(seconds: float, db_per_octave: float, seed: int = 11) -> np.ndarray:
+    """Stationary stereo noise whose spectrum falls ``db_per_octave`` (no tones)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    spec = np.fft.rfft(rng.standard_normal((2, n)), axis=1)
+    f = np.maximum(np.fft.rfftfreq(n, 1 / SR), 50.0)
+    x = np.fft.irfft(spec * 10 ** (db_per_octave * np.log2(f / 1000.0) / 20), n=n, axis=1)
+    return (0.1 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def band_db(x: np.ndarray, lo: float, hi: float) -> float:
+    spec = np.mean(np.abs(np.fft.rfft(x, axis=1)) ** 2, axis=0)
+    f = np.fft.rfftfreq(x.shape[1], 1 / SR)
+    return float(10 * np.log10(np.mean(spec[(f >= lo) & (f < hi)]) + 1e-30))
+
+
+def snr(ref: np.ndarray, est: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2)
+                               / np.sum((ref.astype(np.float64) - est) ** 2)))
+
+
+def test_fill_brings_an_empty_band_to_its_level_under_the_extrapolation() -> None:
+    clean = sloped_noise(4.0, -3.0)
+    x = lowpass(clean, SR, CUTOFF, "stft").astype(np.float32)  # nothing left above 8 kHz
+    guard = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB)
+    _, out = guard.push(x, x, last=True)  # a model that adds nothing
+    # the input's top octave falls 3 dB/octave: the fill continues that trend, FILL_DB
+    # under it (within the bands' and the slope estimate's spread)
+    for lo, hi in ((9000, 11000), (12000, 15000), (16000, 20000)):
+        assert band_db(out, lo, hi) - band_db(clean, lo, hi) == pytest.approx(-FILL_DB, abs=3.0)
+    assert band_db(out, 1000, 7000) == pytest.approx(band_db(x, 1000, 7000), abs=0.01)
+    assert guard.stats.fill_ratio > 10  # the band was empty: nearly all of it is the fill
+    assert guard.stats.reduction_db == pytest.approx(0.0)
+    # uncorrelated and about 18 dB down (1/60 of the missing band's energy: -0.07 dB), it
+    # costs a trace of SNR
+    assert -0.2 < snr(clean, out) - snr(clean, x) < 0.0
+
+
+def test_fill_adds_nothing_to_a_band_already_at_its_level() -> None:
+    x = sloped_noise(2.0, -3.0)  # full band: the "model's band" is the input's own
+    guard = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB)
+    _, out = guard.push(x, x, last=True)
+    assert guard.stats.energy_fill == 0.0
+    np.testing.assert_allclose(out, x, atol=1e-5)
+
+
+def test_fill_is_silent_in_silence_and_follows_the_music() -> None:
+    clean = sloped_noise(4.0, -3.0)
+    gate = np.ones(clean.shape[1], np.float32)
+    gate[SR:2 * SR] = 0.0  # a second of digital silence
+    x = lowpass(clean * gate, SR, CUTOFF, "stft").astype(np.float32)
+    _, out = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB).push(x, x, last=True)
+    inner = slice(SR + 4096, 2 * SR - 4096)
+    assert np.abs(out[:, inner]).max() < 1e-6
+    loud = slice(3 * SR, 4 * SR - 4096)
+    assert band_db(out[:, loud], 12000, 20000) > band_db(x[:, loud], 12000, 20000) + 20
+    assert band_db(out[:, loud], 12000, 20000) - band_db(clean[:, loud], 12000, 20000) \
+        == pytest.approx(-FILL_DB, abs=2.5)
+
+
+def test_fill_streams_exactly() -> None:
+    x = lowpass(sloped_noise(2.0, -6.0), SR, CUTOFF, "butter:8").astype(np.float32)
+    _, whole = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB).push(x, x, last=True)
+    guard = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB)
+    parts, start = [], 0
+    for size in np.random.default_rng(2).integers(1, 9000, 100):
+        end = min(x.shape[1], start + int(size))
+        parts.append(guard.push(x[:, start:end], x[:, start:end], last=end == x.shape[1])[1])
+        start = end
+        if end == x.shape[1]:
+            break
+    np.testing.assert_allclose(np.concatenate(parts, 1), whole, atol=1e-6)
+
+
+def test_route_fills_filtered_inputs_not_lossy_ones() -> None:
+    x = lowpass(sloped_noise(2.0, -3.0), SR, CUTOFF, "butter:8").astype(np.float32)
+    found = detect_bandwidth(x, SR)
+    assert found.codec == "none" and not found.full_band
+    model = load_pretrained("upband-default")
+    assert choose_route(found, SR, 2, model, Settings(fill=True)).fill_db == FILL_DB
+    assert choose_route(found, SR, 2, model, Settings()).fill_db is None  # off by default
+    assert choose_route(found, SR, 2, model, Settings(fill=True, guard=False)).fill_db is None
+    lossy = dataclasses.replace(found, codec="lossy")
+    assert choose_route(lossy, SR, 2, model, Settings(fill=True)).fill_db is None
+
+
+def test_enhance_and_the_command_line_fill_on_request(tmp_path: Path) -> None:
+    clean = sloped_noise(3.0, -3.0)
+    x = lowpass(clean, SR, 11025.0, "cheby1:8").astype(np.float32)
+    on, _ = enhance(x, SR, device="cpu", clip_mode="none", fill=True)
+    off, _ = enhance(x, SR, device="cpu", clip_mode="none")
+    assert band_db(on, 15000, 20000) > band_db(off, 15000, 20000) + 6
+    assert band_db(on, 15000, 20000) < band_db(clean, 15000, 20000) - 12
+    assert abs(band_db(on, 1000, 9000) - band_db(off, 1000, 9000)) < 0.01
+    src = tmp_path / "low.wav"
+    audio.write(src, x, SR, subtype="PCM_16")
+    ratios = []
+    for flag in (["--fill"], []):
+        report = tmp_path / f"r{len(flag)}.json"
+        assert main(["enhance", str(src), "-o", str(tmp_path / f"o{len(flag)}.wav"),
+                     "--device", "cpu", "--report", str(report), "-q", *flag]) == 0
+        (record,) = json.loads(report.read_text())
+        ratios.append(record["guard_fill_ratio"])
+    assert ratios[0] > 0.1 and ratios[1] is None
