@@ -48,8 +48,8 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
         output_sample_rate: rate of the result (Hz); None: the input's from 44.1 kHz up, else
             44.1 kHz (48 kHz for 8/16/24/32 kHz inputs).
         merge: keep the input below its detected cutoff (False: the model's output throughout).
-        chunk_seconds: audio per model call (s, at the model's rate): memory, not results.
-        overlap_seconds: seconds of cross-fade between chunks.
+        chunk_seconds, overlap_seconds: audio per model call (s, at the model's rate: memory,
+            not results) and seconds of cross-fade between chunks.
         batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
         clip_mode: an output above full scale is limited around the samples above it
             (``"limit"``: a look-ahead limiter, :mod:`upband.enhancement.limiter`; every other
@@ -62,10 +62,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if known (skips detection).
         seed: the noise of a stochastic model (ignored by deterministic ones).
-        compensate: undo a filter's roll-off where the input still holds the band.
-        fill: with the guard, fill the band with soft noise where the model's is fainter than
-            18 dB under the input's top octave continued upward (:mod:`upband.enhancement.guard`;
-            off by default).
+        compensate, fill: the roll-off compensation; the guard's noise fill (off by default).
 
     Returns:
         ``(enhanced, rate)``: ``enhanced`` of the input's type (numpy, or a CPU tensor) and

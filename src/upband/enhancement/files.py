@@ -123,8 +123,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         bit_depth: output sample format ``"16"``, ``"24"`` or ``"32f"``; None: the input's
             (lossy inputs give 24-bit).
         merge: keep the input below its detected cutoff (the do-no-harm merge).
-        chunk_seconds: seconds of audio per model call (memory grows with it).
-        overlap_seconds: seconds of cross-fade between chunks.
+        chunk_seconds, overlap_seconds: seconds of audio per model call (memory grows with
+            it) and of cross-fade between chunks.
         batch_size: chunks per model call (None: 1 on the CPU, 8 on a GPU).
         clip_mode: an output above full scale is limited around the samples above it
             (``"limit"``: a look-ahead limiter, :mod:`upband.enhancement.limiter`; every other
@@ -138,11 +138,8 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         overwrite: replace an existing ``dst``.
         seed: the noise of a stochastic model (ignored by deterministic ones).
         progress: called with the seconds of input audio processed since the last call.
-        compensate: undo a filter's roll-off where the input still holds the band
-            (:mod:`upband.enhancement.compensation`; with the merge only).
-        fill: with the guard, fill the band with soft noise where the model's is fainter than
-            18 dB under the input's top octave continued upward (:mod:`upband.enhancement.guard`;
-            off by default).
+        compensate, fill: undo a filter's roll-off where the input still holds the band
+            (with the merge only); the guard's noise fill (off by default).
 
     Returns:
         The :class:`FileReport`. The output has exactly ``round(frames * out_rate / in_rate)``
