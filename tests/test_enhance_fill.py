@@ -110,7 +110,8 @@ def test_route_fills_filtered_inputs_not_lossy_ones() -> None:
     assert choose_route(lossy, SR, 2, model, Settings(fill=True)).fill_db is None
 
 
-def test_enhance_and_the_command_line_fill_on_request(tmp_path: Path) -> None:
+def test_enhance_and_the_command_line_fill_on_request(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clean = sloped_noise(3.0, -3.0)
     x = lowpass(clean, SR, 11025.0, "cheby1:8").astype(np.float32)
     on, _ = enhance(x, SR, device="cpu", clip_mode="none", fill=True)
@@ -124,7 +125,9 @@ def test_enhance_and_the_command_line_fill_on_request(tmp_path: Path) -> None:
     for flag in (["--fill"], []):
         report = tmp_path / f"r{len(flag)}.json"
         assert main(["enhance", str(src), "-o", str(tmp_path / f"o{len(flag)}.wav"),
-                     "--device", "cpu", "--report", str(report), "-q", *flag]) == 0
+                     "--device", "cpu", "--report", str(report), "-v", *flag]) == 0
+        said = capsys.readouterr()
+        assert ("noise fill" in said.out + said.err) == bool(flag)
         (record,) = json.loads(report.read_text())
         ratios.append(record["guard_fill_ratio"])
     assert ratios[0] > 0.1 and ratios[1] is None

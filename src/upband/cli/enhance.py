@@ -233,6 +233,6 @@ def _report_line(report: FileReport, *, verbose: bool) -> str:
             line += (f"; guard lowered the added band by {-report.guard_reduction_db:.1f} dB "
                      f"({100 * (report.guard_limited_fraction or 0):.0f} % of frames)")
         if verbose and report.guard_fill_ratio:
-            line += (f"; filled with soft noise ({100 * report.guard_fill_ratio:.0f} % of the "
-                     "band's energy)")
+            line += (f"; noise fill {10 * math.log10(report.guard_fill_ratio):+.1f} dB against "
+                     "the model's band")
     return line

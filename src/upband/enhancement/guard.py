@@ -149,7 +149,7 @@ class LevelGuard:
     ``joint``: the channels share one bound and one gain per band (a stereo pair keeps its
     image); otherwise each channel is guarded on its own (channels enhanced one by one).
     ``fill_db``: the fill (module doc): noise brings every band of the guarded output up to
-    ``fill_db`` dB under the input's extrapolated level; None: no fill.
+    ``fill_db`` dB under the input's top octave continued at its own slope; None: no fill.
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,

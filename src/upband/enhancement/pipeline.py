@@ -69,7 +69,8 @@ class Route:
     undone where the input still holds the band
     (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
     ``fill``: the guard also fills its band with noise up to ``FILL_DB`` under the input's
-    extrapolated level (:mod:`~upband.enhancement.guard`); not for an input that looks lossy.
+    top octave continued upward (:mod:`~upband.enhancement.guard`); not for an input that
+    looks lossy.
     """
 
     input_rate: int
@@ -87,7 +88,7 @@ class Route:
 
     @property
     def fill_db(self) -> float | None:
-        """The guard's fill level (dB under the extrapolated level), None without it."""
+        """The guard's fill level (dB under the continued top octave), None without it."""
         return FILL_DB if self.fill and self.guard else None
 
     @property
