@@ -67,7 +67,7 @@ def main() -> int:
     ax.set_xlabel("mean ΔSNR over the input (dB)")
     ax.set_ylabel("mean ΔViSQOL over the input")
     ax.set_title(f"What a band brings and costs ({args.condition})")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     args.output.parent.mkdir(parents=True, exist_ok=True)
