@@ -1,6 +1,6 @@
 """The guard's fill (``--fill``): soft noise up to FILL_DB under the input's top octave
 continued at its own slope where the model's band is fainter, never more, never in silence,
-streaming exactly; for filtered inputs, not for lossy ones; off by default."""
+streaming exactly; from a cutoff of FILL_MIN_CUTOFF_HZ up; off by default."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from upband.analysis import detect_bandwidth
 from upband.cli import main
 from upband.degrade import lowpass
 from upband.enhancement import Settings, enhance
-from upband.enhancement.guard import FILL_DB, LevelGuard
+from upband.enhancement.guard import FILL_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
 from upband.enhancement.pipeline import choose_route
 from upband.states import load_pretrained
 
@@ -98,16 +98,18 @@ def test_fill_streams_exactly() -> None:
     np.testing.assert_allclose(np.concatenate(parts, 1), whole, atol=1e-6)
 
 
-def test_route_fills_filtered_inputs_not_lossy_ones() -> None:
-    x = lowpass(sloped_noise(2.0, -3.0), SR, CUTOFF, "butter:8").astype(np.float32)
+def test_route_fills_from_its_lowest_cutoff_up() -> None:
+    x = lowpass(sloped_noise(2.0, -3.0), SR, 11025.0, "butter:8").astype(np.float32)
     found = detect_bandwidth(x, SR)
     assert found.codec == "none" and not found.full_band
     model = load_pretrained("upband-default")
     assert choose_route(found, SR, 2, model, Settings(fill=True)).fill_db == FILL_DB
     assert choose_route(found, SR, 2, model, Settings()).fill_db is None  # off by default
     assert choose_route(found, SR, 2, model, Settings(fill=True, guard=False)).fill_db is None
-    lossy = dataclasses.replace(found, codec="lossy")
-    assert choose_route(lossy, SR, 2, model, Settings(fill=True)).fill_db is None
+    lossy = dataclasses.replace(found, codec="lossy")  # a codec's band edge: the same
+    assert choose_route(lossy, SR, 2, model, Settings(fill=True)).fill_db == FILL_DB
+    low = dataclasses.replace(found, cutoff_hz=FILL_MIN_CUTOFF_HZ - 100)
+    assert choose_route(low, SR, 2, model, Settings(fill=True)).fill_db is None
 
 
 def test_enhance_and_the_command_line_fill_on_request(

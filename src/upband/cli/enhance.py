@@ -95,7 +95,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="fill the band above the cutoff with soft noise where the model's band is "
                    "fainter than 18 dB under the input's top octave continued at its own slope "
                    "(brighter; costs a little SNR, more on music that was dark there already; "
-                   "not for inputs that look lossy)")
+                   "only from a cutoff of 9 kHz up)")
     p.add_argument("--enhance-gentle", action="store_true",
                    help="also enhance an input whose roll-off may be the music's own: as gentle "
                    "as music's, after a trend rising into it, or under 2 kHz (by default "

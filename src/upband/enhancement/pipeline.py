@@ -37,7 +37,7 @@ from upband import audio
 from upband.analysis import Bandwidth
 from upband.enhancement.chunking import ChunkRunner
 from upband.enhancement.compensation import Compensation, applies, compensate
-from upband.enhancement.guard import FILL_DB, LevelGuard
+from upband.enhancement.guard import FILL_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
 from upband.enhancement.settings import Settings
@@ -69,8 +69,8 @@ class Route:
     undone where the input still holds the band
     (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
     ``fill``: the guard also fills its band with noise up to ``FILL_DB`` under the input's
-    top octave continued upward (:mod:`~upband.enhancement.guard`); not for an input that
-    looks lossy.
+    top octave continued upward (:mod:`~upband.enhancement.guard`); only from a cutoff of
+    ``FILL_MIN_CUTOFF_HZ`` up.
     """
 
     input_rate: int
@@ -144,7 +144,7 @@ def choose_route(bandwidth: Bandwidth, input_rate: int, channels: int, model: Wa
                  own_rolloff=own,
                  compensate=settings.compensate and cutoff is not None and not own
                  and applies(bandwidth),
-                 fill=settings.fill and bandwidth.codec == "none")
+                 fill=settings.fill and cutoff is not None and cutoff >= FILL_MIN_CUTOFF_HZ)
 
 
 def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -113,7 +113,7 @@ class Settings:
             above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
         fill: with the guard, fill the band above the cutoff with soft noise up to 18 dB under
             the input's top octave continued at its own slope, where the model's band is
-            fainter (:mod:`upband.enhancement.guard`; not for inputs that look lossy). Off by
+            fainter (:mod:`upband.enhancement.guard`; from a 9 kHz cutoff up). Off by
             default: brighter, at a small cost in SNR, more on a file whose original was
             already dark above the cutoff.
         seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
