@@ -136,7 +136,8 @@ def _listening_test(args: argparse.Namespace, report: Path, designs: tuple[str, 
         report, data=args.data, protocol=args.protocol, models=names(args.models),
         baselines=names(args.baselines), split=args.split, limit_seconds=args.limit_seconds,
         device=args.device, seed=args.seed, merge=not args.no_merge, guard=not args.no_guard,
-        compensate=not args.no_compensate, vocoder=args.vocoder, designs=designs,
+        compensate=not args.no_compensate, fill=args.fill, vocoder=args.vocoder,
+        designs=designs,
         items=args.listening_items, seconds=args.listening_seconds, force=args.force)
     print(f"upband: listening test ({len(test.items)} items; "
           f"{', '.join(t.design for t in test.tests)}) in {test.path}; run: upband listen "

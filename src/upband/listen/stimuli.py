@@ -228,7 +228,7 @@ def write_listening_test(
         models: Sequence[str] = (), baselines: Sequence[str] = DEFAULT_BASELINES,
         split: str | None = None, limit_seconds: float | None = None, device: str = "auto",
         seed: int = 0, merge: bool = True, guard: bool = True, vocoder: str | None = None,
-        compensate: bool = True,
+        compensate: bool = True, fill: bool = False,
         designs: Sequence[str] = ("mushra",), items: int = DEFAULT_ITEMS,
         seconds: float = DEFAULT_SECONDS, force: bool = False) -> ListeningTest:
     """Render the stimuli of the evaluation in ``report`` (the arguments are the evaluation's
@@ -251,7 +251,7 @@ def write_listening_test(
     config = make_config(protocol, models=models, baselines=baselines, device=device,
                          limit_seconds=limit_seconds, visqol=False, seed=seed,
                          corpus=dataset.corpus, merge=merge, guard=guard, vocoder=vocoder,
-                         compensate=compensate)
+                         compensate=compensate, fill=fill)
     state = State(config)
     sr = state.protocol.sample_rate
     entries: list[dict[str, Any]] = []
@@ -267,7 +267,7 @@ def write_listening_test(
            "source": {"report": f"../{REPORT_NAME}", "summary": f"../{JSON_NAME}",
                       "protocol": protocol, "data": str(data),
                       "seed": seed, "limit_seconds": limit_seconds, "merge": merge,
-                      "guard": guard, "compensate": compensate,
+                      "guard": guard, "compensate": compensate, "fill": fill,
                       "seconds": seconds},
            "notes": [f"excerpts: the loudest {seconds:g} s of each reference, 20 ms fades",
                      "loudness: BS.1770-4 per stimulus; tests play each trial at its quietest "
