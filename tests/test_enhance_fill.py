@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from upband import audio
+from test_enhance_guard import band_level, sloped_noise
+from upband import audio, metrics
 from upband.analysis import detect_bandwidth
 from upband.cli import main
 from upband.degrade import lowpass
@@ -24,25 +25,12 @@ SR = 44100
 CUTOFF = 8000.0
 
 
-def sloped_noise(seconds: float, db_per_octave: float, seed: int = 11) -> np.ndarray:
-    """Stationary stereo noise whose spectrum falls ``db_per_octave`` (no tones)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    spec = np.fft.rfft(rng.standard_normal((2, n)), axis=1)
-    f = np.maximum(np.fft.rfftfreq(n, 1 / SR), 50.0)
-    x = np.fft.irfft(spec * 10 ** (db_per_octave * np.log2(f / 1000.0) / 20), n=n, axis=1)
-    return (0.1 * x / np.max(np.abs(x))).astype(np.float32)
-
-
 def band_db(x: np.ndarray, lo: float, hi: float) -> float:
-    spec = np.mean(np.abs(np.fft.rfft(x, axis=1)) ** 2, axis=0)
-    f = np.fft.rfftfreq(x.shape[1], 1 / SR)
-    return float(10 * np.log10(np.mean(spec[(f >= lo) & (f < hi)]) + 1e-30))
+    return band_level(x, SR, lo, hi)
 
 
 def snr(ref: np.ndarray, est: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2)
-                               / np.sum((ref.astype(np.float64) - est) ** 2)))
+    return float(metrics.snr(ref.astype(np.float64), est))
 
 
 def test_fill_brings_an_empty_band_to_its_level_under_the_extrapolation() -> None:

@@ -173,7 +173,7 @@ def test_enhance_keeps_the_input_below_the_cutoff_with_or_without_the_guard(guar
         assert gap_db > -60  # the hiss the guard removes
 
 
-def _sloped_noise(seconds: float, db_per_octave: float) -> np.ndarray:
+def sloped_noise(seconds: float, db_per_octave: float) -> np.ndarray:
     """Stationary noise whose spectrum falls ``db_per_octave`` (a music-like trend, no tones)."""
     rng = np.random.default_rng(11)
     n = int(seconds * SR)
@@ -183,7 +183,7 @@ def _sloped_noise(seconds: float, db_per_octave: float) -> np.ndarray:
     return (0.1 * x / np.max(np.abs(x))).astype(np.float32)
 
 
-def _band_level(x: np.ndarray, rate: int, lo: float, hi: float) -> float:
+def band_level(x: np.ndarray, rate: int, lo: float, hi: float) -> float:
     spec = np.mean(np.abs(np.fft.rfft(x, axis=1)) ** 2, axis=0)
     f = np.fft.rfftfreq(x.shape[1], 1 / rate)
     return float(10 * np.log10(np.mean(spec[(f >= lo) & (f < hi)]) + 1e-30))
@@ -193,11 +193,11 @@ def test_no_hole_between_the_kept_and_the_restored_band_of_an_upsampled_file() -
     """A 22.05 kHz file: its upsampled content ends at the resampler's pass band (about 10.4
     kHz), so the merge hands over to the model below that instead of at 11 kHz."""
     low_rate = 22050
-    x = audio.resample(_sloped_noise(3.0, db_per_octave=-3.0), SR, low_rate)
+    x = audio.resample(sloped_noise(3.0, db_per_octave=-3.0), SR, low_rate)
     y, rate = enhance(x, low_rate, model=_Hiss().eval(), device="cpu", guard=False,
                       clip_mode="none")
     assert rate == SR
-    kept = _band_level(y, rate, 8000, 9500)
-    edge = _band_level(y, rate, 10300, 11300)  # where the old merge left the input's roll-off
-    above = _band_level(y, rate, 11300, 13000)
+    kept = band_level(y, rate, 8000, 9500)
+    edge = band_level(y, rate, 10300, 11300)  # where the old merge left the input's roll-off
+    above = band_level(y, rate, 11300, 13000)
     assert edge > min(kept, above) - 3.0, (kept, edge, above)  # before: a 6 dB hole

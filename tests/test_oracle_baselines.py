@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from upband import metrics
 from upband.degrade.filters import FilterSpec
 from upband.degrade.presets import Lowpass
 from upband.errors import SpecError
@@ -30,7 +31,7 @@ def band_db(a: np.ndarray, lo: float, hi: float) -> float:
 
 
 def snr(ref: np.ndarray, est: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(ref ** 2) / np.sum((ref - est) ** 2)))
+    return float(metrics.snr(ref, np.asarray(est, np.float64)))
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,6 @@ output (the frames and the slope's smoothing advance sample by sample, the same 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,7 +269,8 @@ class LevelGuard:
         self.stats.frames += fx.shape[1]
         kept = (pd * gains ** 2).sum(axis=(0, 2))  # what it lowered: the bound, spikes, tones
         self.stats.limited_frames += int(np.sum(kept < pd.sum(axis=(0, 2)) * (1 - 1e-6)))
-        self.stats.energy_out += float(np.sum(_power(out[..., kc:], False)) / self.pnorm)
+        p_out = _power(out[..., kc:], False)  # [C, K, bins above]
+        self.stats.energy_out += float(np.sum(p_out) / self.pnorm)
         if self.fill is not None:
             # the top octave's own slope, between its lower and upper part
             parts = [10 * np.log10(px[..., a - lo:b - lo].mean(axis=-1) + _EPS)
@@ -278,18 +278,19 @@ class LevelGuard:
             falloff = self._slopes(ref_db, (parts[0] - parts[1]) / self.halves_octaves,
                                    self.fill_slope)
             fill_db = ref_db[..., None] - falloff[..., None] * self.offsets_arr - self.fill
-            self._fill(out[..., kc:], 10 ** (fill_db / 10), bands)
+            have = bands((p_out.sum(axis=0, keepdims=True) if self.joint else p_out)
+                         / self.pnorm)
+            self._fill(out[..., kc:], 10 ** (fill_db / 10) - have)
         return sp_fft.irfft(out, n=self.n, axis=-1, workers=-1) * w / self.norm
 
-    def _fill(self, band: np.ndarray, target: np.ndarray,
-              bands: Callable[[np.ndarray], np.ndarray]) -> None:
-        """Add to ``band`` (``[C, K, bins above]``, in place) noise that brings each band's
-        power up to ``target`` (``[G, K, B]``, the units of the bound), never down. The noise
-        is the same in every channel (a centred band, like most music's top); each frame's
-        draw follows the last one's, so block boundaries do not change it."""
+    def _fill(self, band: np.ndarray, lacking: np.ndarray) -> None:
+        """Add to ``band`` (``[C, K, bins above]``, in place) noise of the power each of its
+        1/3-octave bands lacks (``lacking``, ``[G, K, B]`` in the units of the bound; nothing
+        where it is not positive). The noise is the same in every channel (a centred band,
+        like most music's top); each frame's draw follows the last one's, so block boundaries
+        do not change it."""
         channels, frames, bins = band.shape
-        have = bands(_power(band, self.joint) / self.pnorm)
-        missing = np.repeat(np.maximum(target - have, 0.0), self.counts, axis=-1)
+        missing = np.repeat(np.maximum(lacking, 0.0), self.counts, axis=-1)
         if self.joint:
             missing = missing / channels  # the bound's power is the channels' sum
         shape = (frames, bins, 2)

@@ -182,9 +182,8 @@ def sbr(x: np.ndarray, sample_rate: int, cutoff_hz: float, *, n_fft: int | None 
     t = a.shape[-1]
     if not 0 < cutoff_hz < SBR_MAX_FRACTION * sample_rate / 2 or t == 0:
         return a.astype(np.float32)
-    n = n_fft or stft_size(sample_rate)
-    hop = n // 4
-    kw = {"fs": sample_rate, "window": "hann", "nperseg": n, "noverlap": n - hop}
+    kw = _stft_kw(sample_rate, n_fft)
+    n = kw["nperseg"]
     padded = fit_length(a, max(t, n))
     freqs, _, spec = signal.stft(padded, axis=-1, **kw)  # [..., F, L]
     kc = int(np.ceil(cutoff_hz * n / sample_rate))
@@ -215,8 +214,10 @@ def sbr(x: np.ndarray, sample_rate: int, cutoff_hz: float, *, n_fft: int | None 
     return (a + 10.0 ** (level_db / 20.0) * fit_length(extra, t)).astype(np.float32)
 
 
-def _stft_kw(sample_rate: int) -> dict:
-    n = stft_size(sample_rate)
+def _stft_kw(sample_rate: int, n_fft: int | None = None) -> dict:
+    """The sbr frames: Hann, ``n_fft`` (default :func:`~upband.degrade.filters.stft_size`),
+    hop a quarter of it."""
+    n = n_fft or stft_size(sample_rate)
     return {"fs": sample_rate, "window": "hann", "nperseg": n, "noverlap": n - n // 4}
 
 
