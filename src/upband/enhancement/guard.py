@@ -44,16 +44,16 @@ whose median lagged the band's patch steps): on four seeds of the piece 5.4 / 5.
 5.2 dB (seed 0: 9.0 before).
 
 **The fill** (``fill_db``; ``upband enhance --fill``, off by default). Where the guarded band
-is fainter than ``FILL_DB`` (18 dB) under the input's top octave continued upward at that
-octave's own slope (between its lower and upper part, smoothed like the bound's slope, never
-rising), noise brings each 1/3-octave band up to that level, frame by frame: a soft band that
-follows the music in time and level, with no lines of its own (the same noise in every
-channel). A band of the right level, even as noise, is what ViSQOL rewards above a cutoff; its
-error costs SNR, little at 18 dB under. On the validation split
-(``docs/results/band-level/``), Sulun's unseen filter: ViSQOL +0.214 over the input instead
-of +0.133, ΔSNR +0.60 dB instead of +0.71 (one dark soundtrack piece -0.33). The bound's own
-slope (between the two top octaves) continued the band too loudly: music's spectrum steepens
-above 10 kHz.
+is fainter than ``FILL_DB`` under the level the band-level predictor
+(:mod:`upband.enhancement.bandlevel`, a small network reading the input's 1/3-octave levels
+under the cutoff) gives each 1/3-octave band above it, noise brings the band up to that level,
+frame by frame: a soft band that follows the music in time and level, with no lines of its own
+(the same noise in every channel). The predictor gives a low quantile of the band's level (the
+original lies above it four times in five) and never more than the reference octave's own level.
+A band of the right level, even as noise, is what ViSQOL rewards above a cutoff; its error
+costs SNR (docs/results/band-level/README.md). The first fill continued the top octave's own
+slope instead: on the validation split it erred by 13.1 dB (mean absolute, 25 % of band-frames
+more than 12 dB too loud) where the predictor errs by 9.9 (5 %).
 
 Only the model's bins above the cutoff change; the do-no-harm merge that follows keeps the
 input below the cutoff anyway. :class:`LevelGuard` streams: block boundaries do not change the
@@ -67,6 +67,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft as sp_fft
+
+from upband.enhancement import bandlevel
 
 #: STFT size at 44.1 kHz (scaled with the rate to a power of two), hop = N / ``OVERLAP``.
 N_FFT_44K = 2048
@@ -98,12 +100,10 @@ STEP_FRAMES = 128
 #: (10.7 dB, 9 dB over the mean of white noise: its bins do so 0.03 % of the time).
 PEAK = 10 ** 1.07
 SPIKE_BINS = 15
-#: The fill's level: dB under the input's top octave continued upward at that octave's own
-#: slope (module doc).
-FILL_DB = 18.0
-#: The fill runs only from this cutoff up (Hz): from lower cutoffs (4 and 8 kHz, MP3 at
-#: 32 kbit/s) its level, continued over more octaves, cost files ViSQOL on the validation split.
-FILL_MIN_CUTOFF_HZ = 9000.0
+#: The fill's level: dB under the band-level predictor's (module doc).
+FILL_DB = 12.0
+#: The fill runs only from this cutoff up (Hz), the lowest its predictor was trained for.
+FILL_MIN_CUTOFF_HZ = 5000.0
 _EPS = 1e-20
 
 
@@ -155,7 +155,8 @@ class LevelGuard:
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,
-                 joint: bool = True, fill_db: float | None = None) -> None:
+                 joint: bool = True, fill_db: float | None = None,
+                 levels: bandlevel.BandLevelModel | None = None) -> None:
         self.n = fft_size(sample_rate)
         self.hop = self.n // OVERLAP
         self.window = np.hanning(self.n + 1)[:-1].astype(np.float32)
@@ -191,12 +192,15 @@ class LevelGuard:
         self._longterm: np.ndarray | None = None  # [G, bins above the cutoff]
         self._notch = np.ones((groups, len(freqs) - kc))
         self.fill = fill_db
-        # the fill's slope: the top octave's, between [fc/2, fc/sqrt 2) and [fc/sqrt 2, 0.9 fc)
-        mid, top = max(self.ref.start + 1, round(kc / math.sqrt(2))), max(kc * 9 // 10, 1)
-        self.halves = ((self.ref.start, mid), (mid, max(top, mid + 1)))
-        centres = [math.sqrt(max(freqs[a], 1.0) * max(freqs[b - 1], 1.0)) for a, b in self.halves]
-        self.halves_octaves = max(math.log2(centres[1] / centres[0]), 0.1)
-        self.fill_slope: list[float | None] = [None] * groups
+        self.read_from = self.low.start  # the first bin whose power is computed
+        if fill_db is not None:  # the predictor reads four octaves under the cutoff
+            self.levels = levels if levels is not None else bandlevel.shipped()
+            self.read_from = max(1, min(kc // 16, self.low.start))
+            self.below_edges = bandlevel.below_edges(cutoff_hz)
+            self.level_state = bandlevel.FeatureState()
+            self.level_alpha = min(1.0, self.hop / (bandlevel.TAU_S * sample_rate))
+        self.cutoff_hz = cutoff_hz
+        self.freqs = freqs
         self._rng = np.random.default_rng(0)  # the fill's noise, frame after frame
 
     def push(self, x: np.ndarray, m: np.ndarray, last: bool = False
@@ -238,12 +242,13 @@ class LevelGuard:
         """``[C, K, n]`` frames of input and model -> the model's frames with the bands above
         the cutoff bounded, windowed for overlap-add. Below the cutoff the model's bins pass
         as they are; only the bins the bound reads or changes are computed."""
-        w, kc, lo = self.window, self.kc, self.low.start
+        w, kc, lo = self.window, self.kc, self.read_from
         spec_x = sp_fft.rfft(fx * w, axis=-1, workers=-1)
         out = sp_fft.rfft(fm * w, axis=-1, workers=-1)
         px = _power(spec_x[..., lo:], self.joint) / self.pnorm  # bins from the lower octave up
         ref_db = 10 * np.log10(px[..., self.ref.start - lo:kc - lo].mean(axis=-1) + _EPS)
-        low_db = 10 * np.log10(px[..., :self.low.stop - lo].mean(axis=-1) + _EPS)  # [G, K]
+        low_db = 10 * np.log10(px[..., self.low.start - lo:self.low.stop - lo].mean(axis=-1)
+                               + _EPS)  # [G, K]
         slopes = self._slopes(ref_db, low_db - ref_db)
         spec_m = out[..., kc:]
         added = spec_m - spec_x[..., kc:]
@@ -272,16 +277,26 @@ class LevelGuard:
         p_out = _power(out[..., kc:], False)  # [C, K, bins above]
         self.stats.energy_out += float(np.sum(p_out) / self.pnorm)
         if self.fill is not None:
-            # the top octave's own slope, between its lower and upper part
-            parts = [10 * np.log10(px[..., a - lo:b - lo].mean(axis=-1) + _EPS)
-                     for a, b in self.halves]
-            falloff = self._slopes(ref_db, (parts[0] - parts[1]) / self.halves_octaves,
-                                   self.fill_slope)
-            fill_db = ref_db[..., None] - falloff[..., None] * self.offsets_arr - self.fill
             have = bands((p_out.sum(axis=0, keepdims=True) if self.joint else p_out)
                          / self.pnorm)
-            self._fill(out[..., kc:], 10 ** (fill_db / 10) - have)
+            self._fill(out[..., kc:], 10 ** (self._fill_level(px, ref_db) / 10) - have)
         return sp_fft.irfft(out, n=self.n, axis=-1, workers=-1) * w / self.norm
+
+    def _fill_level(self, px: np.ndarray, ref_db: np.ndarray) -> np.ndarray:
+        """The fill's level (dB, ``[G, K, B]``): the predicted level of each band above the
+        cutoff (at most the reference's), ``self.fill`` dB under; no fill (-inf) past the
+        predictor's bands."""
+        freqs = self.freqs[self.read_from:]
+        below = bandlevel.band_levels(px, freqs, self.below_edges)
+        residual = bandlevel.residual_levels(px, freqs, self.cutoff_hz, self.freqs[-1])
+        feats = bandlevel.features(ref_db, below, residual, self.cutoff_hz, self.level_alpha,
+                                   self.level_state)
+        # [G, K, ABOVE] relative to the reference, never above it
+        pred = np.minimum(self.levels.predict(feats), 0.0)
+        level = np.full((*ref_db.shape, len(self.bands)), -np.inf)
+        n = min(len(self.bands), bandlevel.ABOVE)
+        level[..., :n] = ref_db[..., None] + pred[..., :n] - self.fill
+        return level
 
     def _fill(self, band: np.ndarray, lacking: np.ndarray) -> None:
         """Add to ``band`` (``[C, K, bins above]``, in place) noise of the power each of its
@@ -348,13 +363,11 @@ class LevelGuard:
             out[:, k] = self._notch
         return out
 
-    def _slopes(self, ref_db: np.ndarray, per_octave: np.ndarray,
-                state: list[float | None] | None = None) -> np.ndarray:
+    def _slopes(self, ref_db: np.ndarray, per_octave: np.ndarray) -> np.ndarray:
         """A slope of the input (dB/octave, ``per_octave`` in each frame) per channel group
         and frame: smoothed over the non-silent frames in order (``ref_db`` above
-        ``SILENT_DB``), the steepest before the first one. ``state``: the running value per
-        group (the bound's, ``self.slope``, by default)."""
-        state = self.slope if state is None else state
+        ``SILENT_DB``), the steepest before the first one."""
+        state = self.slope
         out = np.empty(ref_db.shape)
         for g in range(ref_db.shape[0]):
             slope = state[g]
