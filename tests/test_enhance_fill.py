@@ -18,7 +18,7 @@ from upband.analysis import detect_bandwidth
 from upband.cli import main
 from upband.degrade import lowpass
 from upband.enhancement import Settings, enhance
-from upband.enhancement.guard import FILL_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
+from upband.enhancement.guard import FILL_DB, FILL_LOSSY_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
 from upband.enhancement.pipeline import choose_route
 from upband.states import load_pretrained
 
@@ -101,8 +101,9 @@ def test_route_fills_from_its_lowest_cutoff_up() -> None:
     assert choose_route(found, SR, 2, model, Settings(fill=True)).fill_db == FILL_DB
     assert choose_route(found, SR, 2, model, Settings()).fill_db is None  # off by default
     assert choose_route(found, SR, 2, model, Settings(fill=True, guard=False)).fill_db is None
-    lossy = dataclasses.replace(found, codec="lossy")  # a codec's band edge: the same
-    assert choose_route(lossy, SR, 2, model, Settings(fill=True)).fill_db == FILL_DB
+    lossy = dataclasses.replace(found, codec="lossy")  # after a codec: closer
+    assert choose_route(lossy, SR, 2, model, Settings(fill=True)).fill_db == FILL_LOSSY_DB
+    assert FILL_LOSSY_DB < FILL_DB
     low = dataclasses.replace(found, cutoff_hz=FILL_MIN_CUTOFF_HZ - 100)
     assert choose_route(low, SR, 2, model, Settings(fill=True)).fill_db is None
 

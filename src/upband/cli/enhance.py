@@ -93,9 +93,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "the input's noise floor)")
     p.add_argument("--fill", action="store_true",
                    help="fill the band above the cutoff with soft noise where the model's band is "
-                   "fainter than 18 dB under the input's top octave continued at its own slope "
-                   "(brighter; costs a little SNR, more on music that was dark there already; "
-                   "only from a cutoff of 9 kHz up)")
+                   "fainter than 12 dB (6 after a lossy codec) under the level a small network "
+                   "predicts for it from the input (brighter; costs a little SNR, more on "
+                   "music that had no band there; only from a cutoff of 5 kHz up)")
     p.add_argument("--enhance-gentle", action="store_true",
                    help="also enhance an input whose roll-off may be the music's own: as gentle "
                    "as music's, after a trend rising into it, or under 2 kHz (by default "

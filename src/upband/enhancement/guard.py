@@ -44,16 +44,17 @@ whose median lagged the band's patch steps): on four seeds of the piece 5.4 / 5.
 5.2 dB (seed 0: 9.0 before).
 
 **The fill** (``fill_db``; ``upband enhance --fill``, off by default). Where the guarded band
-is fainter than ``FILL_DB`` under the level the band-level predictor
+is fainter than ``fill_db`` under the level the band-level predictor
 (:mod:`upband.enhancement.bandlevel`, a small network reading the input's 1/3-octave levels
-under the cutoff) gives each 1/3-octave band above it, noise brings the band up to that level,
-frame by frame: a soft band that follows the music in time and level, with no lines of its own
-(the same noise in every channel). The predictor gives a low quantile of the band's level (the
-original lies above it four times in five) and never more than the reference octave's own level.
-A band of the right level, even as noise, is what ViSQOL rewards above a cutoff; its error
-costs SNR (docs/results/band-level/README.md). The first fill continued the top octave's own
-slope instead: on the validation split it erred by 13.1 dB (mean absolute, 25 % of band-frames
-more than 12 dB too loud) where the predictor errs by 9.9 (5 %).
+around the cutoff) gives each 1/3-octave band above it, noise brings the band up to that
+level, frame by frame: a soft band that follows the music in time and level, with no lines of
+its own (the same noise in every channel). The predictor gives a low quantile of the band's
+level (the original lies above it four times in five), capped at the reference octave's own
+level; the pipeline fills ``FILL_DB`` under it, ``FILL_LOSSY_DB`` after a lossy codec. A band
+of the right level, even as noise, is what ViSQOL rewards above a cutoff; its error costs SNR
+(docs/results/band-level/README.md). The first fill continued the top octave's own slope
+instead; on the validation split that level erred by 13.1 dB on average (25 % of band-frames
+more than 12 dB too loud), the predictor's by 9.3 (4.7 %).
 
 Only the model's bins above the cutoff change; the do-no-harm merge that follows keeps the
 input below the cutoff anyway. :class:`LevelGuard` streams: block boundaries do not change the
@@ -102,6 +103,8 @@ PEAK = 10 ** 1.07
 SPIKE_BINS = 15
 #: The fill's level: dB under the band-level predictor's (module doc).
 FILL_DB = 12.0
+#: The same after a lossy codec (the detector's ``codec == "lossy"``).
+FILL_LOSSY_DB = 6.0
 #: The fill runs only from this cutoff up (Hz), the lowest its predictor was trained for.
 FILL_MIN_CUTOFF_HZ = 5000.0
 _EPS = 1e-20
@@ -151,7 +154,8 @@ class LevelGuard:
     ``joint``: the channels share one bound and one gain per band (a stereo pair keeps its
     image); otherwise each channel is guarded on its own (channels enhanced one by one).
     ``fill_db``: the fill (module doc): noise brings every band of the guarded output up to
-    ``fill_db`` dB under the input's top octave continued at its own slope; None: no fill.
+    ``fill_db`` dB under the band-level predictor's level; None: no fill. ``levels``: that
+    predictor (the shipped one by default).
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,

@@ -37,7 +37,7 @@ from upband import audio
 from upband.analysis import Bandwidth
 from upband.enhancement.chunking import ChunkRunner
 from upband.enhancement.compensation import Compensation, applies, compensate
-from upband.enhancement.guard import FILL_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
+from upband.enhancement.guard import FILL_DB, FILL_LOSSY_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
 from upband.enhancement.settings import Settings
@@ -68,9 +68,9 @@ class Route:
     counts as full band up to its own Nyquist. ``compensate``: the fitted filter's roll-off is
     undone where the input still holds the band
     (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
-    ``fill``: the guard also fills its band with noise up to ``FILL_DB`` under the input's
-    top octave continued upward (:mod:`~upband.enhancement.guard`); only from a cutoff of
-    ``FILL_MIN_CUTOFF_HZ`` up.
+    ``fill``: the guard also fills its band with noise up to ``FILL_DB`` (``FILL_LOSSY_DB``
+    after a codec) under the band-level predictor's level (:mod:`~upband.enhancement.guard`);
+    only from a cutoff of ``FILL_MIN_CUTOFF_HZ`` up.
     """
 
     input_rate: int
@@ -88,8 +88,12 @@ class Route:
 
     @property
     def fill_db(self) -> float | None:
-        """The guard's fill level (dB under the continued top octave), None without it."""
-        return FILL_DB if self.fill and self.guard else None
+        """The guard's fill level (dB under the predicted level), None without it. After a
+        codec the fill may come closer: what the codec's noise costs the SNR below the
+        cutoff dwarfs what the fill's error costs above it."""
+        if not (self.fill and self.guard):
+            return None
+        return FILL_LOSSY_DB if self.bandwidth.codec == "lossy" else FILL_DB
 
     @property
     def joint_channels(self) -> bool:

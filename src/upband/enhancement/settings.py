@@ -111,11 +111,11 @@ class Settings:
             it above the fitted cutoff like any band-limited input).
         compensate: undo the fitted filter's roll-off where the input still holds the band
             above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
-        fill: with the guard, fill the band above the cutoff with soft noise up to 18 dB under
-            the input's top octave continued at its own slope, where the model's band is
-            fainter (:mod:`upband.enhancement.guard`; from a 9 kHz cutoff up). Off by
-            default: brighter, at a small cost in SNR, more on a file whose original was
-            already dark above the cutoff.
+        fill: with the guard, fill the band above the cutoff with soft noise up to 12 dB
+            (6 after a lossy codec) under the level the band-level predictor gives it, where
+            the model's band is fainter (:mod:`upband.enhancement.guard`; from a 5 kHz cutoff
+            up). Off by default: brighter, at a small cost in SNR, more on a file whose
+            original had no band there.
         seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
             restorer): the same seed gives the same output bit for bit, another seed another
             restoration; deterministic models ignore it.
