@@ -159,8 +159,7 @@ def fit(args: argparse.Namespace) -> None:
     tensors["mean"], tensors["scale"] = torch.from_numpy(mean), torch.from_numpy(scale)
     meta = {"format": bl.FORMAT, "below": bl.BELOW, "above": bl.ABOVE, "tau_s": bl.TAU_S,
             "hidden": h, "quantile": args.quantile, "epochs": args.epochs, "train": args.train,
-            "frames": len(x),
-            "validation": history[-1]}
+            "frames": len(x), "validation": history[-1]}
     save_file(tensors, args.output, metadata={"upband": json.dumps(meta, sort_keys=True)})
     print(f"wrote {args.output}")
 

@@ -17,11 +17,12 @@ still holds below the cutoff, with a small network that runs per STFT frame in N
   (``j < ABOVE``; the guard's bands), in dB relative to the reference;
 - **network**: two hidden layers (``hidden`` units, ReLU), fed the inputs standardised by the
   training set's mean and deviation; trained on degraded crops of the training split against
-  the clean band's levels (``scripts/train_band_level.py``), a Huber loss in dB.
+  the clean band's levels (``scripts/train_band_level.py``).
 
-A prediction in dB is an estimate of the band's mean *log* energy, below its mean energy: the
-errors it makes are more often too quiet than too loud. The guard fills ``margin`` dB under it
-(:class:`~upband.enhancement.guard.LevelGuard`, ``fill_db``).
+The shipped network gives the **0.2 quantile** of each band's level (trained with a pinball
+loss in dB): a level the original exceeds four times in five, so that where the input says
+little (dark, sparse or noisy music) the level drops. The guard fills a margin under it
+(:class:`~upband.enhancement.guard.LevelGuard`, ``fill_db``; docs/models/upband-band-level.md).
 
 The file is a safetensors file (``w0 b0 w1 b1 w2 b2 mean scale``) whose header ``"upband"``
 holds JSON (format ``upband-band-level``, the sizes, ``TAU_S``, how it was trained); loading
@@ -113,7 +114,6 @@ class FeatureState:
     """The smoothing's running values per channel group (None before the first frame)."""
 
     rel: list[np.ndarray | None] = field(default_factory=list)
-    residual: list[np.ndarray | None] = field(default_factory=list)
     ref: list[np.ndarray | None] = field(default_factory=list)
 
 
@@ -134,14 +134,13 @@ def features(ref_db: np.ndarray, below_db: np.ndarray, residual_db: np.ndarray,
     rate)); ``state`` carries it from call to call."""
     groups, frames = ref_db.shape
     if not state.rel:
-        state.rel, state.residual, state.ref = [None] * groups, [None] * groups, [None] * groups
+        state.rel, state.ref = [None] * groups, [None] * groups
     out = np.empty((groups, frames, N_FEATURES))
     n = BELOW + RESIDUAL
     for g in range(groups):
         rel = np.clip(np.concatenate([below_db[g], residual_db[g]], axis=-1)
                       - ref_db[g][:, None], *REL_RANGE)
-        rel_s, last = _smooth(rel, alpha, _joined(state, g))
-        state.rel[g], state.residual[g] = last[:BELOW], last[BELOW:]
+        rel_s, state.rel[g] = _smooth(rel, alpha, state.rel[g])
         ref_s, state.ref[g] = _smooth(ref_db[g][:, None], alpha, state.ref[g])
         out[g, :, :n] = rel
         out[g, :, n:2 * n] = rel_s
@@ -149,11 +148,6 @@ def features(ref_db: np.ndarray, below_db: np.ndarray, residual_db: np.ndarray,
         out[g, :, -2] = (ref_db[g] - ref_s[:, 0]) / 10
         out[g, :, -1] = math.log2(cutoff_hz / 11025)
     return out
-
-
-def _joined(state: FeatureState, g: int) -> np.ndarray | None:
-    rel, residual = state.rel[g], state.residual[g]
-    return None if rel is None or residual is None else np.concatenate([rel, residual])
 
 
 class BandLevelModel:
