@@ -6,7 +6,8 @@ Two steps, so that the slow one runs once:
     python scripts/train_band_level.py extract --corpus CORPUS --examples 5000 -o train.npz
     python scripts/train_band_level.py extract --corpus CORPUS --split validation \
         --examples 1500 --seed 11 -o val.npz
-    # fit the network; prints its validation error after every epoch
+    # fit the network; prints its validation error after every epoch (--more adds training
+    # files, e.g. one extracted with --seed 21)
     python scripts/train_band_level.py fit train.npz val.npz -o upband-band-level.safetensors
 
 ``extract`` draws crops as training does (``CropDataset``: the ``versatile`` preset, each crop
@@ -128,7 +129,8 @@ def errors(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict[str, float
 def fit(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    x, y, m = table(args.train)
+    parts = [table(path) for path in [args.train, *args.more]]
+    x, y, m = (np.concatenate([part[i] for part in parts]) for i in range(3))
     xv, yv, mv = table(args.val)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-3
     h = args.hidden
@@ -158,7 +160,8 @@ def fit(args: argparse.Namespace) -> None:
     tensors.update({f"b{i}": layer.bias.detach().contiguous() for i, layer in enumerate(net[::2])})
     tensors["mean"], tensors["scale"] = torch.from_numpy(mean), torch.from_numpy(scale)
     meta = {"format": bl.FORMAT, "below": bl.BELOW, "above": bl.ABOVE, "tau_s": bl.TAU_S,
-            "hidden": h, "quantile": args.quantile, "epochs": args.epochs, "train": args.train,
+            "hidden": h, "quantile": args.quantile, "epochs": args.epochs,
+            "train": [args.train, *args.more],
             "frames": len(x), "validation": history[-1]}
     save_file(tensors, args.output, metadata={"upband": json.dumps(meta, sort_keys=True)})
     print(f"wrote {args.output}")
@@ -181,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ft = sub.add_parser("fit", help="train the network on extracted levels")
     ft.add_argument("train")
     ft.add_argument("val")
+    ft.add_argument("--more", action="append", default=[], metavar="NPZ",
+                    help="another training file (extracted with another --seed), repeatable")
     ft.add_argument("--hidden", type=int, default=64)
     ft.add_argument("--quantile", type=float, default=0.2,
                     help="the level predicted: the truth lies under it this often")

@@ -130,4 +130,12 @@ def test_training_script_learns(tmp_path: Path) -> None:
     assert len(history) == 30
     first, last = history[0]["mae_db"], history[-1]["mae_db"]
     assert last < 0.7 * first  # validation error fell
-    assert bl.BandLevelModel.load(out).meta["validation"]["mae_db"] == pytest.approx(last)
+    meta = bl.BandLevelModel.load(out).meta
+    assert meta["validation"]["mae_db"] == pytest.approx(last)
+    # more training files add their frames
+    twice = tmp_path / "twice.safetensors"
+    subprocess.run([sys.executable, script, "fit", str(tmp_path / "train.npz"),
+                    str(tmp_path / "validation.npz"), "--more", str(tmp_path / "train.npz"),
+                    "--epochs", "1", "--hidden", "4", "-o", str(twice)],
+                   check=True, capture_output=True)
+    assert bl.BandLevelModel.load(twice).meta["frames"] == 2 * meta["frames"] > 0
