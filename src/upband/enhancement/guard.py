@@ -312,11 +312,14 @@ class LevelGuard:
         missing = np.repeat(np.maximum(lacking, 0.0), self.counts, axis=-1)
         if self.joint:
             missing = missing / channels  # the bound's power is the channels' sum
-        shape = (frames, bins, 2)
-        noise = self._rng.standard_normal(shape, dtype=np.float32).view(np.complex64)[..., 0]
+        # every bin of a frame gets the band's magnitude, only the phase is random: a few loud
+        # frames (a piece's onsets) carry most of a soft piece's fill, and Gaussian magnitudes
+        # would leave their chance peaks in its long-term spectrum
+        phase = self._rng.random((frames, bins), dtype=np.float32)
+        noise = np.exp(2j * np.pi * phase).astype(np.complex64)
         # noise of power p per bin, overlap-added and analysed again in these frames, has
         # power p / OVERLAP: the amplitude makes up for it
-        amp = np.sqrt(missing * (OVERLAP * self.pnorm / 2))
+        amp = np.sqrt(missing * (OVERLAP * self.pnorm))
         added = amp * noise[None]
         band += added
         self.stats.energy_fill += float(np.sum(_power(added, False)) / self.pnorm)
