@@ -1,6 +1,6 @@
-"""The guard's fill (``--fill``): soft noise up to FILL_DB under the band-level predictor's
-level where the model's band is fainter, never more, never in silence, streaming exactly;
-from a cutoff of FILL_MIN_CUTOFF_HZ up; off by default."""
+"""The guard's fill (on by default, ``--no-fill``): soft noise up to FILL_DB under the
+band-level predictor's level where the model's band is fainter, never more, never in silence,
+streaming exactly; from a cutoff of FILL_MIN_CUTOFF_HZ up."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def test_fill_brings_an_empty_band_to_its_level_under_the_prediction() -> None:
         assert band_db(out, lo, hi) - ref == pytest.approx(-6.0 - FILL_DB, abs=1.0)
     assert band_db(out, 1000, 7000) == pytest.approx(band_db(x, 1000, 7000), abs=0.01)
     assert guard.stats.fill_ratio > 10  # the band was empty: nearly all of it is the fill
+    # the ratio counts the noise in every channel: a dual-mono input reads as its mono channel
+    ratios = []
+    for y in (x[:1], np.repeat(x[:1], 2, axis=0)):
+        mono = LevelGuard(CUTOFF, SR, len(y), fill_db=FILL_DB, levels=constant_predictor(-6.0))
+        mono.push(y, y * 1.01, last=True)  # the model's band: the input's remnant, 1 % up
+        ratios.append(mono.stats.fill_ratio)
+    assert ratios[0] > 1 and ratios[1] == pytest.approx(ratios[0], rel=0.02)
     assert guard.stats.reduction_db == pytest.approx(0.0)
     # uncorrelated and well under the missing band, it costs a trace of SNR
     assert -0.3 < snr(clean, out) - snr(clean, x) < 0.0
@@ -98,34 +105,34 @@ def test_route_fills_from_its_lowest_cutoff_up() -> None:
     found = detect_bandwidth(x, SR)
     assert found.codec == "none" and not found.full_band
     model = load_pretrained("upband-default")
-    assert choose_route(found, SR, 2, model, Settings(fill=True)).fill_db == FILL_DB
-    assert choose_route(found, SR, 2, model, Settings()).fill_db is None  # off by default
-    assert choose_route(found, SR, 2, model, Settings(fill=True, guard=False)).fill_db is None
+    assert choose_route(found, SR, 2, model, Settings()).fill_db == FILL_DB  # on by default
+    assert choose_route(found, SR, 2, model, Settings(fill=False)).fill_db is None
+    assert choose_route(found, SR, 2, model, Settings(guard=False)).fill_db is None
     lossy = dataclasses.replace(found, codec="lossy")  # after a codec: closer
-    assert choose_route(lossy, SR, 2, model, Settings(fill=True)).fill_db == FILL_LOSSY_DB
+    assert choose_route(lossy, SR, 2, model, Settings()).fill_db == FILL_LOSSY_DB
     assert FILL_LOSSY_DB < FILL_DB
     low = dataclasses.replace(found, cutoff_hz=FILL_MIN_CUTOFF_HZ - 100)
-    assert choose_route(low, SR, 2, model, Settings(fill=True)).fill_db is None
+    assert choose_route(low, SR, 2, model, Settings()).fill_db is None
 
 
-def test_enhance_and_the_command_line_fill_on_request(
+def test_enhance_and_the_command_line_fill_by_default(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clean = sloped_noise(3.0, -3.0)
     x = lowpass(clean, SR, 11025.0, "cheby1:8").astype(np.float32)
-    on, _ = enhance(x, SR, device="cpu", clip_mode="none", fill=True)
-    off, _ = enhance(x, SR, device="cpu", clip_mode="none")
+    on, _ = enhance(x, SR, device="cpu", clip_mode="none")
+    off, _ = enhance(x, SR, device="cpu", clip_mode="none", fill=False)
     assert band_db(on, 15000, 20000) > band_db(off, 15000, 20000) + 6
     assert band_db(on, 15000, 20000) < band_db(clean, 15000, 20000) - 12
     assert abs(band_db(on, 1000, 9000) - band_db(off, 1000, 9000)) < 0.01
     src = tmp_path / "low.wav"
     audio.write(src, x, SR, subtype="PCM_16")
     ratios = []
-    for flag in (["--fill"], []):
+    for flag in ([], ["--no-fill"]):
         report = tmp_path / f"r{len(flag)}.json"
         assert main(["enhance", str(src), "-o", str(tmp_path / f"o{len(flag)}.wav"),
                      "--device", "cpu", "--report", str(report), "-v", *flag]) == 0
         said = capsys.readouterr()
-        assert ("noise fill" in said.out + said.err) == bool(flag)
+        assert ("noise fill" in said.out + said.err) == (not flag)
         (record,) = json.loads(report.read_text())
         ratios.append(record["guard_fill_ratio"])
     assert ratios[0] > 0.1 and ratios[1] is None

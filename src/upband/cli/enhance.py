@@ -91,11 +91,12 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="do not undo a filter's roll-off above the cutoff where the input still "
                    "holds the band (by default the fitted filter is inverted there, within "
                    "the input's noise floor)")
-    p.add_argument("--fill", action="store_true",
-                   help="fill the band above the cutoff with soft noise where the model's band is "
-                   "fainter than 12 dB (6 after a lossy codec) under the level a small network "
-                   "predicts for it from the input (brighter; costs a little SNR, more on "
-                   "music that had no band there; only from a cutoff of 5 kHz up)")
+    p.add_argument("--no-fill", action="store_true",
+                   help="do not fill the band above the cutoff with soft noise where the model's "
+                   "band is fainter than 12 dB (6 after a lossy codec) under the level a small "
+                   "network predicts for it from the input (by default it does, from a cutoff "
+                   "of 5 kHz up: brighter, at a small cost in SNR, more on music that had no "
+                   "band there)")
     p.add_argument("--enhance-gentle", action="store_true",
                    help="also enhance an input whose roll-off may be the music's own: as gentle "
                    "as music's, after a trend rising into it, or under 2 kHz (by default "
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         overlap_seconds=args.overlap_seconds, batch_size=args.batch_size,
         clip_mode=args.clip_mode, guard=not args.no_guard,
         pass_gentle=not args.enhance_gentle, compensate=not args.no_compensate,
-        fill=args.fill, progress=None if args.quiet else bars.advance)
+        fill=not args.no_fill, progress=None if args.quiet else bars.advance)
     bars.total.close()
     unwritten = False
     if args.report is not None:

@@ -71,8 +71,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="no level guard on the models' added band (upband enhance --no-guard)")
     p.add_argument("--no-compensate", action="store_true",
                    help="no roll-off compensation (upband enhance --no-compensate)")
-    p.add_argument("--fill", action="store_true",
-                   help="the guard fills the band with soft noise (upband enhance --fill)")
+    p.add_argument("--no-fill", action="store_true",
+                   help="the guard does not fill the band with soft noise "
+                   "(upband enhance --no-fill)")
     p.add_argument("--no-merge", action="store_true",
                    help="score the models' raw output, as the papers do (default: the "
                    "do-no-harm merge of upband enhance)")
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                       seed=args.seed, best_of=args.best_of, merge=not args.no_merge,
                       vocoder=args.vocoder,
                       guard=not args.no_guard, compensate=not args.no_compensate,
-                      fill=args.fill, force=args.force, command=command, on_file=on_file)
+                      fill=not args.no_fill, force=args.force, command=command, on_file=on_file)
     except EvaluationError as err:
         print_error(str(err))
         return EXIT_FAILED
@@ -136,7 +137,7 @@ def _listening_test(args: argparse.Namespace, report: Path, designs: tuple[str, 
         report, data=args.data, protocol=args.protocol, models=names(args.models),
         baselines=names(args.baselines), split=args.split, limit_seconds=args.limit_seconds,
         device=args.device, seed=args.seed, merge=not args.no_merge, guard=not args.no_guard,
-        compensate=not args.no_compensate, fill=args.fill, vocoder=args.vocoder,
+        compensate=not args.no_compensate, fill=not args.no_fill, vocoder=args.vocoder,
         designs=designs,
         items=args.listening_items, seconds=args.listening_seconds, force=args.force)
     print(f"upband: listening test ({len(test.items)} items; "

@@ -30,7 +30,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             batch_size: int | None = None, clip_mode: str = CLIP_MODES[0], guard: bool = True,
             pass_gentle: bool = True, phase_repair: PhaseRepair = None,
             bandwidth: Bandwidth | None = None, seed: int = 0, compensate: bool = True,
-            fill: bool = False) -> tuple[Any, int]:
+            fill: bool = True) -> tuple[Any, int]:
     """Restore the high band of ``wav``, a signal in memory.
 
     The input's effective bandwidth is detected, the model runs at its own rate in chunks, and
@@ -62,7 +62,7 @@ def enhance(wav: Any, sample_rate: int, model: ModelSpec = None, *, device: str 
             True: the shipped vocoder; a vocoder; ``"griffin-lim"``).
         bandwidth: the input's :class:`~upband.analysis.Bandwidth` if known (skips detection).
         seed: the noise of a stochastic model (ignored by deterministic ones).
-        compensate, fill: the roll-off compensation; the guard's noise fill (off by default).
+        compensate, fill: the roll-off compensation; the guard's noise fill.
 
     Returns:
         ``(enhanced, rate)``: ``enhanced`` of the input's type (numpy, or a CPU tensor) and

@@ -106,7 +106,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  clip_mode: str = CLIP_MODES[0], guard: bool = True, pass_gentle: bool = True,
                  phase_repair: PhaseRepair = None, overwrite: bool = False, seed: int = 0,
                  progress: Callable[[float], None] | None = None,
-                 compensate: bool = True, fill: bool = False) -> FileReport:
+                 compensate: bool = True, fill: bool = True) -> FileReport:
     """Enhance the audio file ``src`` into ``dst`` (.wav or .flac), streaming in bounded memory.
 
     What :func:`upband.enhance` does to an array, done to a file of any length: blocks of
@@ -139,7 +139,7 @@ def enhance_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         seed: the noise of a stochastic model (ignored by deterministic ones).
         progress: called with the seconds of input audio processed since the last call.
         compensate, fill: undo a filter's roll-off where the input still holds the band
-            (with the merge only); the guard's noise fill (off by default).
+            (with the merge only); the guard's noise fill.
 
     Returns:
         The :class:`FileReport`. The output has exactly ``round(frames * out_rate / in_rate)``

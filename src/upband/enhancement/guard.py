@@ -43,8 +43,8 @@ copied harmonic, three quarters of its energy in 0.15 s) and a 21-bin tone line 
 whose median lagged the band's patch steps): on four seeds of the piece 5.4 / 5.2 / 5.4 /
 5.2 dB (seed 0: 9.0 before).
 
-**The fill** (``fill_db``; ``upband enhance --fill``, off by default). Where the guarded band
-is fainter than ``fill_db`` under the level the band-level predictor
+**The fill** (``fill_db``; on by default, ``upband enhance --no-fill`` turns it off). Where
+the guarded band is fainter than ``fill_db`` under the level the band-level predictor
 (:mod:`upband.enhancement.bandlevel`, a small network reading the input's 1/3-octave levels
 around the cutoff) gives each 1/3-octave band above it, noise brings the band up to that
 level, frame by frame: a soft band that follows the music in time and level, with no lines of
@@ -315,14 +315,15 @@ class LevelGuard:
         # every bin of a frame gets the band's magnitude, only the phase is random: a few loud
         # frames (a piece's onsets) carry most of a soft piece's fill, and Gaussian magnitudes
         # would leave their chance peaks in its long-term spectrum
-        phase = self._rng.random((frames, bins), dtype=np.float32)
-        noise = np.exp(2j * np.pi * phase).astype(np.complex64)
+        angle = self._rng.random((frames, bins), dtype=np.float32) * np.float32(2 * np.pi)
+        noise = np.empty((frames, bins), np.complex64)
+        noise.real, noise.imag = np.cos(angle), np.sin(angle)
         # noise of power p per bin, overlap-added and analysed again in these frames, has
         # power p / OVERLAP: the amplitude makes up for it
-        amp = np.sqrt(missing * (OVERLAP * self.pnorm))
-        added = amp * noise[None]
-        band += added
-        self.stats.energy_fill += float(np.sum(_power(added, False)) / self.pnorm)
+        power = (missing * (OVERLAP * self.pnorm)).astype(np.float32)
+        band += np.sqrt(power) * noise[None]
+        # every channel of a group gets the noise
+        self.stats.energy_fill += float(np.sum(power) * channels / len(power) / self.pnorm)
 
     def _local_medians(self, power: np.ndarray) -> np.ndarray:
         """The median power of ``power`` (``[G, K, bins above]``) in blocks of ``spike_bins``

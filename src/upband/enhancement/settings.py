@@ -114,8 +114,8 @@ class Settings:
         fill: with the guard, fill the band above the cutoff with soft noise up to 12 dB
             (6 after a lossy codec) under the level the band-level predictor gives it, where
             the model's band is fainter (:mod:`upband.enhancement.guard`; from a 5 kHz cutoff
-            up). Off by default: brighter, at a small cost in SNR, more on a file whose
-            original had no band there.
+            up). Brighter, at a small cost in SNR, more on a file whose original had no band
+            there (False: as ``upband enhance --no-fill``).
         seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
             restorer): the same seed gives the same output bit for bit, another seed another
             restoration; deterministic models ignore it.
@@ -131,7 +131,7 @@ class Settings:
     pass_gentle: bool = True
     seed: int = 0
     compensate: bool = True
-    fill: bool = False
+    fill: bool = True
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work (:class:`SpecError`), for the Python API and the

@@ -131,7 +131,7 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
              jobs: int = DEFAULT_JOBS, limit_seconds: float | None = None, device: str = "auto",
              visqol: bool = True, vggish: Sequence[str] = (), seed: int = DEFAULT_SEED,
              best_of: int = DEFAULT_BEST_OF, merge: bool = True, guard: bool = True,
-             vocoder: str | None = None, compensate: bool = True, fill: bool = False,
+             vocoder: str | None = None, compensate: bool = True, fill: bool = True,
              force: bool = False,
              command: str | None = None,
              on_file: Callable[[FileResult, int, int], None] | None = None) -> Evaluation:
@@ -161,7 +161,8 @@ def evaluate(data: str | os.PathLike[str], protocol: str, *, models: Sequence[st
             does (with the merge only).
         compensate: undo a filter's roll-off where the input still holds the band, as
             ``upband enhance`` does (with the merge only).
-        fill: let the guard fill the band with soft noise, as ``upband enhance --fill`` does.
+        fill: let the guard fill the band with soft noise, as ``upband enhance`` does (False: as
+            ``--no-fill``).
         command: the command line to print in the report.
         on_file: called as ``on_file(result, done, total)`` after every file.
 

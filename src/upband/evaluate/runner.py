@@ -73,7 +73,7 @@ class Config:
     guard: bool = True
     vocoder: str | None = None  # the vocoder of MODEL+tdpr systems (None: the shipped one)
     compensate: bool = True  # roll-off compensation, as upband enhance (with the merge only)
-    fill: bool = False  # the guard's fill, as upband enhance (with the guard only)
+    fill: bool = True  # the guard's fill, as upband enhance (with the guard only)
 
 
 @dataclass
@@ -392,7 +392,7 @@ def make_config(protocol: str, *, models: Sequence[str] = (),
                 vggish: Sequence[str] = (), seed: int = 0, best_of: int = 1,
                 corpus: str | None = None, jobs: int = 1, merge: bool = True,
                 guard: bool = True, vocoder: str | None = None, compensate: bool = True,
-                fill: bool = False) -> Config:
+                fill: bool = True) -> Config:
     """Check the options and resolve names; ``SpecError`` / ``ModelError`` for bad ones."""
     get_protocol(protocol)
     unknown = [b for b in baselines if b not in BASELINES]

@@ -228,7 +228,7 @@ def write_listening_test(
         models: Sequence[str] = (), baselines: Sequence[str] = DEFAULT_BASELINES,
         split: str | None = None, limit_seconds: float | None = None, device: str = "auto",
         seed: int = 0, merge: bool = True, guard: bool = True, vocoder: str | None = None,
-        compensate: bool = True, fill: bool = False,
+        compensate: bool = True, fill: bool = True,
         designs: Sequence[str] = ("mushra",), items: int = DEFAULT_ITEMS,
         seconds: float = DEFAULT_SECONDS, force: bool = False) -> ListeningTest:
     """Render the stimuli of the evaluation in ``report`` (the arguments are the evaluation's
