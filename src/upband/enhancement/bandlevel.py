@@ -60,7 +60,7 @@ REL_RANGE = (-60.0, 30.0)
 TARGET_FLOOR_DB = -80.0
 #: The shipped predictor (``upband/pretrained/``) and its SHA-256.
 SHIPPED_FILE = "upband-band-level.safetensors"
-SHIPPED_SHA256 = "e6219aa4934739c4afeb50cf16e42d63255002ddb3c16fba7df29d14f9796c72"
+SHIPPED_SHA256 = "cc2bcf19d46e52d257881bed2ad62676f752b1a36e68af972dd37dc36a53bfdf"
 N_FEATURES = 2 * (BELOW + RESIDUAL) + 3
 _EPS = 1e-20
 
