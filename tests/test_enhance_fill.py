@@ -127,12 +127,12 @@ def test_enhance_and_the_command_line_fill_by_default(
     src = tmp_path / "low.wav"
     audio.write(src, x, SR, subtype="PCM_16")
     ratios = []
-    for flag in ([], ["--no-fill"]):
-        report = tmp_path / f"r{len(flag)}.json"
-        assert main(["enhance", str(src), "-o", str(tmp_path / f"o{len(flag)}.wav"),
+    for i, flag in enumerate(([], ["--no-fill"], ["--fill"])):  # --fill: the old name, kept
+        report = tmp_path / f"r{i}.json"
+        assert main(["enhance", str(src), "-o", str(tmp_path / f"o{i}.wav"),
                      "--device", "cpu", "--report", str(report), "-v", *flag]) == 0
         said = capsys.readouterr()
-        assert ("noise fill" in said.out + said.err) == (not flag)
+        assert ("noise fill" in said.out + said.err) == (flag != ["--no-fill"])
         (record,) = json.loads(report.read_text())
         ratios.append(record["guard_fill_ratio"])
-    assert ratios[0] > 0.1 and ratios[1] is None
+    assert ratios[0] > 0.1 and ratios[1] is None and ratios[2] == ratios[0]

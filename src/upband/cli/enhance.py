@@ -91,6 +91,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="do not undo a filter's roll-off above the cutoff where the input still "
                    "holds the band (by default the fitted filter is inverted there, within "
                    "the input's noise floor)")
+    # the option's name while the fill was off by default: still accepted, it changes nothing
+    p.add_argument("--fill", dest="no_fill", action="store_false", default=False,
+                   help=argparse.SUPPRESS)
     p.add_argument("--no-fill", action="store_true",
                    help="do not fill the band above the cutoff with soft noise where the model's "
                    "band is fainter than 12 dB (6 after a lossy codec) under the level a small "

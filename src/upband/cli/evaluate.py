@@ -71,6 +71,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="no level guard on the models' added band (upband enhance --no-guard)")
     p.add_argument("--no-compensate", action="store_true",
                    help="no roll-off compensation (upband enhance --no-compensate)")
+    # the option's name while the fill was off by default: still accepted, it changes nothing
+    p.add_argument("--fill", dest="no_fill", action="store_false", default=False,
+                   help=argparse.SUPPRESS)
     p.add_argument("--no-fill", action="store_true",
                    help="the guard does not fill the band with soft noise "
                    "(upband enhance --no-fill)")
