@@ -116,7 +116,9 @@ def test_mp3_restorers_fill_the_band_of_a_held_out_mp3(held_out: tuple[np.ndarra
     2.407 for det (2.314 before its continuation) (docs/models/upband-lattner.md)."""
     x, sr = held_out
     y = codecs.mp3(x, sr, 32, per_channel=True)
-    out, rate = enhance(y, sr, model=name, device="cpu")
+    # the restorer's own band: the guard's fill (on by default) would add its soft noise where
+    # the band is fainter, which costs its own trace of SNR (16.742 -> 16.688 dB here, sto)
+    out, rate = enhance(y, sr, model=name, device="cpu", fill=False)
     assert rate == sr and out.shape == x.shape
     assert float(metrics.lsd_ssr(x, out, sr)) < 0.6 * float(metrics.lsd_ssr(x, y, sr))
     assert float(metrics.snr(x, out)) > float(metrics.snr(x, y)) - 0.05
