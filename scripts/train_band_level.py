@@ -9,6 +9,9 @@ Two steps, so that the slow one runs once:
     # fit the network; prints its validation error after every epoch (--more adds training
     # files, e.g. one extracted with --seed 21)
     python scripts/train_band_level.py fit train.npz val.npz -o upband-band-level.safetensors
+    # errors by range of cutoffs, of this file and the shipped ones
+    python scripts/train_band_level.py score val.npz upband-band-level.safetensors shipped \
+        shipped-low
 
 ``extract`` draws crops as training does (``CropDataset``: the ``versatile`` preset, each crop
 told its cutoff with the training jitter) and keeps those whose cutoff lies in
@@ -22,6 +25,7 @@ input's first bands above the cutoff, -inf past Nyquist), ``cutoff`` and ``frame
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from multiprocessing import Pool
@@ -65,7 +69,7 @@ def _one(index: int) -> dict[str, Any] | None:
             "residual": bl.residual_levels(px, freqs, fc, sr / 2)}
 
 
-_MIN_CUTOFF = 5000.0
+_MIN_CUTOFF = 3000.0
 
 
 def _source(corpus: str) -> AudioSource:
@@ -97,13 +101,14 @@ def extract(args: argparse.Namespace) -> None:
     print(f"{args.output}: {len(items)} crops, {sum(len(r['ref']) for r in items)} frames")
 
 
-def table(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs, targets (dB relative to the reference) and their mask, non-silent frames only."""
+def crops(path: str) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Per crop: its cutoff, inputs and targets (dB relative to the reference; NaN past
+    Nyquist), non-silent frames only."""
     with np.load(path) as stored:  # every array read once (an npz reads on each access)
         data = {key: stored[key] for key in stored.files}
     sr = int(data["sample_rate"])
     alpha = (fft_size(sr) // 4) / (bl.TAU_S * sr)
-    xs, ys = [], []
+    out = []
     at = 0
     for fc, k in zip(data["cutoff"], data["frames"], strict=True):
         ref, below = data["ref"][at:at + k], data["below"][at:at + k]
@@ -112,10 +117,16 @@ def table(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                             bl.FeatureState())[0]
         target = np.maximum(data["above"][at:at + k] - ref[:, None], bl.TARGET_FLOOR_DB)
         loud = ref > SILENT_DB
-        xs.append(feats[loud])
-        ys.append(target[loud])
+        out.append((float(fc), feats[loud], target[loud]))
         at += k
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    return out
+
+
+def table(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs, targets (dB relative to the reference) and their mask, non-silent frames only."""
+    parts = crops(path)
+    x = np.concatenate([feats for _, feats, _ in parts])
+    y = np.concatenate([target for _, _, target in parts])
     return x.astype(np.float32), np.nan_to_num(y).astype(np.float32), ~np.isnan(y)
 
 
@@ -167,6 +178,25 @@ def fit(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}")
 
 
+def score(args: argparse.Namespace) -> None:
+    """Each predictor's error on the extracted crops, by range of cutoffs, as the guard uses
+    it (capped at the reference's level)."""
+    parts = crops(args.data)
+    edges = [*args.edges, np.inf]
+    for path in args.models:
+        net = (bl._load(bl.SHIPPED_FILE) if path == "shipped" else
+               bl._load(bl.LOW_FILE) if path == "shipped-low" else bl.BandLevelModel.load(path))
+        for lo, hi in itertools.pairwise(edges):
+            chosen = [(feats, y) for fc, feats, y in parts if lo <= fc < hi]
+            if not chosen:
+                continue
+            pred = np.concatenate([np.minimum(net.predict(f), 0.0) for f, _ in chosen])
+            y = np.concatenate([y for _, y in chosen])
+            result = errors(pred, np.nan_to_num(y), ~np.isnan(y))
+            print(f"{path} cutoffs {lo:g}-{hi:g} Hz, {len(chosen)} crops: "
+                  + json.dumps({k: round(v, 4) for k, v in result.items()}))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -176,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--examples", type=int, default=5000, help="crops drawn (before the cutoff "
                     "range keeps some)")
     ex.add_argument("--preset", default="versatile")
-    ex.add_argument("--min-cutoff", type=float, default=5000.0)
+    ex.add_argument("--min-cutoff", type=float, default=3000.0,
+                    help="lowest cutoff kept (Hz; the guard fills from it up)")
     ex.add_argument("--seed", type=int, default=7)
     ex.add_argument("--seconds", type=float, default=8.0, help="crop length")
     ex.add_argument("-j", "--jobs", type=int, default=2)
@@ -195,8 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--threads", type=int, default=1)
     ft.add_argument("-o", "--output", required=True)
+    sc = sub.add_parser("score", help="predictors' errors on extracted levels, by cutoff")
+    sc.add_argument("data", help="an .npz from extract (e.g. the validation split's)")
+    sc.add_argument("models", nargs="+", help="predictor files, 'shipped' or 'shipped-low'")
+    sc.add_argument("--edges", type=float, nargs="+", default=[3000.0, 5000.0, 8000.0],
+                    help="cutoff ranges' lower edges (Hz)")
     args = ap.parse_args(argv)
-    (extract if args.command == "extract" else fit)(args)
+    {"extract": extract, "fit": fit, "score": score}[args.command](args)
     return 0
 
 

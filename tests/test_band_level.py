@@ -95,9 +95,14 @@ def test_loading_is_strict(tmp_path: Path) -> None:
         bl.BandLevelModel.load(good, sha256="0" * 64)
 
 
-def test_the_shipped_predictor_follows_the_input_brightness() -> None:
-    model = bl.shipped()  # checked against its SHA-256
+@pytest.mark.parametrize("cutoff", [11025.0, 4000.0])
+def test_the_shipped_predictors_follow_the_input_brightness(cutoff: float) -> None:
+    model = bl.shipped(cutoff)  # checked against its SHA-256
     assert model.meta["format"] == bl.FORMAT
+    # under 9 kHz the predictor trained from 3 kHz up, the other from 5 kHz up
+    assert model is bl.shipped(cutoff * 1.01)  # loaded once
+    assert bl.shipped(4000.0) is not bl.shipped(11025.0)
+    assert (model.meta["hidden"], cutoff < bl.LOW_UNTIL_HZ) in ((64, False), (128, True))
     preds = {}
     for slope in (-3.0, -15.0):  # dB per octave under the cutoff
         octaves = np.array([-(j + 0.5) / 3 for j in range(bl.BELOW)])
@@ -106,7 +111,7 @@ def test_the_shipped_predictor_follows_the_input_brightness() -> None:
         # what a gentle filter leaves above the cutoff: the trend, 10 dB down and falling
         up = np.array([(j + 0.5) / 3 for j in range(bl.RESIDUAL)])
         residual = ref[..., None] + slope * (up + 0.5) - 10 - 15 * np.arange(bl.RESIDUAL)
-        feats = bl.features(ref, below, residual, 11025.0, 0.05, bl.FeatureState())
+        feats = bl.features(ref, below, residual, cutoff, 0.05, bl.FeatureState())
         preds[slope] = model.predict(feats)[0, -1]
     # a bright input gets a louder band than a dark one, and both fall with frequency
     assert preds[-3.0][0] > preds[-15.0][0] + 5
@@ -132,6 +137,19 @@ def test_training_script_learns(tmp_path: Path) -> None:
     assert last < 0.7 * first  # validation error fell
     meta = bl.BandLevelModel.load(out).meta
     assert meta["validation"]["mae_db"] == pytest.approx(last)
+    # score: the fit's error again (the guard's cap at the reference's level applied: the
+    # synthetic music's band is never louder than it), over one range of cutoffs or two
+    scored = subprocess.run([sys.executable, script, "score", str(tmp_path / "validation.npz"),
+                             str(out), "--edges", "0"], check=True, capture_output=True,
+                            text=True).stdout.splitlines()
+    assert len(scored) == 1 and "cutoffs 0-inf Hz, " in scored[0]
+    whole = json.loads(scored[0].split(": ", 1)[1])
+    assert whole["mae_db"] == pytest.approx(last, rel=1e-3)
+    split = subprocess.run([sys.executable, script, "score", str(tmp_path / "validation.npz"),
+                            str(out), "--edges", "0", "6000"], check=True, capture_output=True,
+                           text=True).stdout.splitlines()
+    crops = [int(line.split(" crops")[0].rsplit(" ", 1)[1]) for line in split]
+    assert len(split) == 2 and sum(crops) == int(scored[0].split(" crops")[0].rsplit(" ", 1)[1])
     # more training files add their frames
     twice = tmp_path / "twice.safetensors"
     subprocess.run([sys.executable, script, "fit", str(tmp_path / "train.npz"),

@@ -1,6 +1,6 @@
 """The guard's fill (on by default, ``--no-fill``): soft noise up to FILL_DB under the
 band-level predictor's level where the model's band is fainter, never more, never in silence,
-streaming exactly; from a cutoff of FILL_MIN_CUTOFF_HZ up."""
+streaming exactly; from a cutoff of FILL_MIN_CUTOFF_HZ (3 kHz) up."""
 
 from __future__ import annotations
 
@@ -18,7 +18,13 @@ from upband.analysis import detect_bandwidth
 from upband.cli import main
 from upband.degrade import lowpass
 from upband.enhancement import Settings, enhance
-from upband.enhancement.guard import FILL_DB, FILL_LOSSY_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
+from upband.enhancement.guard import (
+    FILL_DB,
+    FILL_LOSSY_DB,
+    FILL_LOSSY_LOW_DB,
+    FILL_MIN_CUTOFF_HZ,
+    LevelGuard,
+)
 from upband.enhancement.pipeline import choose_route
 from upband.states import load_pretrained
 
@@ -111,8 +117,24 @@ def test_route_fills_from_its_lowest_cutoff_up() -> None:
     lossy = dataclasses.replace(found, codec="lossy")  # after a codec: closer
     assert choose_route(lossy, SR, 2, model, Settings()).fill_db == FILL_LOSSY_DB
     assert FILL_LOSSY_DB < FILL_DB
+    # a codec that cut under 9 kHz (a low bit rate): closer still
+    lossy_low = dataclasses.replace(found, codec="lossy", cutoff_hz=6000.0)
+    assert choose_route(lossy_low, SR, 2, model, Settings()).fill_db == FILL_LOSSY_LOW_DB
+    assert FILL_LOSSY_LOW_DB < FILL_LOSSY_DB
     low = dataclasses.replace(found, cutoff_hz=FILL_MIN_CUTOFF_HZ - 100)
     assert choose_route(low, SR, 2, model, Settings()).fill_db is None
+    assert FILL_MIN_CUTOFF_HZ <= 4000.0  # the predictor under 9 kHz covers a 4 kHz cutoff
+
+
+def test_a_4_khz_cutoff_is_filled_softly() -> None:
+    clean = sloped_noise(3.0, -3.0)
+    x = lowpass(clean, SR, 4000.0, "cheby1:8").astype(np.float32)
+    on, _ = enhance(x, SR, device="cpu", clip_mode="none")
+    off, _ = enhance(x, SR, device="cpu", clip_mode="none", fill=False)
+    assert band_db(on, 5000, 8000) > band_db(off, 5000, 8000) + 6
+    for lo, hi in ((5000, 8000), (8000, 12000), (12000, 20000)):
+        assert band_db(off, lo, hi) <= band_db(on, lo, hi) < band_db(clean, lo, hi) - 12
+    assert abs(band_db(on, 500, 3000) - band_db(off, 500, 3000)) < 0.01
 
 
 def test_enhance_and_the_command_line_fill_by_default(

@@ -58,9 +58,15 @@ TAU_S = 1.0
 #: The input levels' range relative to the reference (dB), and the floor of the targets.
 REL_RANGE = (-60.0, 30.0)
 TARGET_FLOOR_DB = -80.0
-#: The shipped predictor (``upband/pretrained/``) and its SHA-256.
+#: The shipped predictors (``upband/pretrained/``) and their SHA-256: for cutoffs from
+#: ``LOW_UNTIL_HZ`` up, and under it (trained from 3 kHz up, a wider network). Each was better
+#: on its side of 9 kHz through ``upband evaluate --split validation`` (docs/models/
+#: upband-band-level.md).
 SHIPPED_FILE = "upband-band-level.safetensors"
 SHIPPED_SHA256 = "cc2bcf19d46e52d257881bed2ad62676f752b1a36e68af972dd37dc36a53bfdf"
+LOW_FILE = "upband-band-level-low.safetensors"
+LOW_SHA256 = "6201287c835cb86262bf04a10e1da530ebef1b4653d8f955d1d07faa5ead6d02"
+LOW_UNTIL_HZ = 9000.0
 N_FEATURES = 2 * (BELOW + RESIDUAL) + 3
 _EPS = 1e-20
 
@@ -190,11 +196,17 @@ class BandLevelModel:
             raise ModelError(f"{path}: band-level predictor lacks tensor {exc}") from None
 
 
-def shipped_path() -> Path:
-    return Path(str(importlib.resources.files("upband") / "pretrained" / SHIPPED_FILE))
+def shipped_path(name: str = SHIPPED_FILE) -> Path:
+    return Path(str(importlib.resources.files("upband") / "pretrained" / name))
 
 
-@lru_cache(maxsize=1)
-def shipped() -> BandLevelModel:
-    """The shipped predictor, checked against its SHA-256 (loaded once per process)."""
-    return BandLevelModel.load(shipped_path(), SHIPPED_SHA256)
+def shipped(cutoff_hz: float = 11025.0) -> BandLevelModel:
+    """The shipped predictor for ``cutoff_hz``, checked against its SHA-256 (each loaded once
+    per process)."""
+    return _load(LOW_FILE) if cutoff_hz < LOW_UNTIL_HZ else _load(SHIPPED_FILE)
+
+
+@lru_cache(maxsize=2)
+def _load(name: str) -> BandLevelModel:
+    sha = LOW_SHA256 if name == LOW_FILE else SHIPPED_SHA256
+    return BandLevelModel.load(shipped_path(name), sha)

@@ -56,8 +56,11 @@ of the right level, even as noise, is what ViSQOL rewards above a cutoff; its er
 instead; on the validation split that level erred by 13.1 dB on average (25 % of band-frames
 more than 12 dB too loud), the first predictor's by 9.3 (4.7 %), and the shipped one's,
 trained on three times the crops, by 8.9 (3.3 % on the rebuilt corpus's validation split,
-where the first one errs by 9.3, 4.3 %). The noise has the band's magnitude in every bin and
-a random phase (``_fill``).
+where the first one errs by 9.3, 4.3 %). Under 9 kHz a second predictor, trained from 3 kHz
+up, takes over (:func:`~upband.enhancement.bandlevel.shipped`): 10.6 dB (5.6 %) from 3 to
+5 kHz, where the other, which never saw such cutoffs, errs by 18.3 (18.7 %); hence the fill
+from ``FILL_MIN_CUTOFF_HZ`` = 3 kHz. The noise has the band's magnitude in every bin and a
+random phase (``_fill``).
 
 Only the model's bins above the cutoff change; the do-no-harm merge that follows keeps the
 input below the cutoff anyway. :class:`LevelGuard` streams: block boundaries do not change the
@@ -106,10 +109,13 @@ PEAK = 10 ** 1.07
 SPIKE_BINS = 15
 #: The fill's level: dB under the band-level predictor's (module doc).
 FILL_DB = 12.0
-#: The same after a lossy codec (the detector's ``codec == "lossy"``).
+#: The same after a lossy codec (the detector's ``codec == "lossy"``), and after one that cut
+#: under ``bandlevel.LOW_UNTIL_HZ`` (a low bit rate: its noise under the cutoff costs the SNR
+#: far more than the fill's error above it).
 FILL_LOSSY_DB = 6.0
-#: The fill runs only from this cutoff up (Hz), the lowest its predictor was trained for.
-FILL_MIN_CUTOFF_HZ = 5000.0
+FILL_LOSSY_LOW_DB = 3.0
+#: The fill runs only from this cutoff up (Hz), the lowest its predictors were trained for.
+FILL_MIN_CUTOFF_HZ = 3000.0
 _EPS = 1e-20
 
 
@@ -201,7 +207,7 @@ class LevelGuard:
         self.fill = fill_db
         self.read_from = self.low.start  # the first bin whose power is computed
         if fill_db is not None:  # the predictor reads four octaves under the cutoff
-            self.levels = levels if levels is not None else bandlevel.shipped()
+            self.levels = levels if levels is not None else bandlevel.shipped(cutoff_hz)
             self.read_from = max(1, min(kc // 16, self.low.start))
             self.below_edges = bandlevel.below_edges(cutoff_hz)
             self.level_state = bandlevel.FeatureState()
