@@ -21,7 +21,6 @@ from upband.enhancement import Settings, enhance
 from upband.enhancement.guard import (
     FILL_DB,
     FILL_LOSSY_DB,
-    FILL_LOSSY_LOW_DB,
     FILL_MIN_CUTOFF_HZ,
     LevelGuard,
 )
@@ -117,10 +116,6 @@ def test_route_fills_from_its_lowest_cutoff_up() -> None:
     lossy = dataclasses.replace(found, codec="lossy")  # after a codec: closer
     assert choose_route(lossy, SR, 2, model, Settings()).fill_db == FILL_LOSSY_DB
     assert FILL_LOSSY_DB < FILL_DB
-    # a codec that cut under 9 kHz (a low bit rate): closer still
-    lossy_low = dataclasses.replace(found, codec="lossy", cutoff_hz=6000.0)
-    assert choose_route(lossy_low, SR, 2, model, Settings()).fill_db == FILL_LOSSY_LOW_DB
-    assert FILL_LOSSY_LOW_DB < FILL_LOSSY_DB
     low = dataclasses.replace(found, cutoff_hz=FILL_MIN_CUTOFF_HZ - 100)
     assert choose_route(low, SR, 2, model, Settings()).fill_db is None
     assert FILL_MIN_CUTOFF_HZ <= 4000.0  # the predictor under 9 kHz covers a 4 kHz cutoff

@@ -109,11 +109,8 @@ PEAK = 10 ** 1.07
 SPIKE_BINS = 15
 #: The fill's level: dB under the band-level predictor's (module doc).
 FILL_DB = 12.0
-#: The same after a lossy codec (the detector's ``codec == "lossy"``), and after one that cut
-#: under ``bandlevel.LOW_UNTIL_HZ`` (a low bit rate: its noise under the cutoff costs the SNR
-#: far more than the fill's error above it).
-FILL_LOSSY_DB = 6.0
-FILL_LOSSY_LOW_DB = 3.0
+#: The same after a lossy codec (the detector's ``codec == "lossy"``).
+FILL_LOSSY_DB = 3.0
 #: The fill runs only from this cutoff up (Hz), the lowest its predictors were trained for.
 FILL_MIN_CUTOFF_HZ = 3000.0
 _EPS = 1e-20

@@ -35,16 +35,9 @@ import numpy as np
 
 from upband import audio
 from upband.analysis import Bandwidth
-from upband.enhancement.bandlevel import LOW_UNTIL_HZ
 from upband.enhancement.chunking import ChunkRunner
 from upband.enhancement.compensation import Compensation, applies, compensate
-from upband.enhancement.guard import (
-    FILL_DB,
-    FILL_LOSSY_DB,
-    FILL_LOSSY_LOW_DB,
-    FILL_MIN_CUTOFF_HZ,
-    LevelGuard,
-)
+from upband.enhancement.guard import FILL_DB, FILL_LOSSY_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
 from upband.enhancement.settings import Settings
@@ -96,14 +89,11 @@ class Route:
     @property
     def fill_db(self) -> float | None:
         """The guard's fill level (dB under the predicted level), None without it. After a
-        codec the fill may come closer, closer still under 9 kHz (a low bit rate): what the
-        codec's noise costs the SNR below the cutoff dwarfs what the fill's error costs above
-        it."""
-        if not (self.fill and self.guard and self.merge_cutoff_hz):
+        codec the fill may come closer: what the codec's noise costs the SNR below the
+        cutoff dwarfs what the fill's error costs above it."""
+        if not (self.fill and self.guard):
             return None
-        if self.bandwidth.codec != "lossy":
-            return FILL_DB
-        return FILL_LOSSY_LOW_DB if self.merge_cutoff_hz < LOW_UNTIL_HZ else FILL_LOSSY_DB
+        return FILL_LOSSY_DB if self.bandwidth.codec == "lossy" else FILL_DB
 
     @property
     def joint_channels(self) -> bool:
