@@ -184,8 +184,8 @@ def score(args: argparse.Namespace) -> None:
     parts = crops(args.data)
     edges = [*args.edges, np.inf]
     for path in args.models:
-        net = (bl._load(bl.SHIPPED_FILE) if path == "shipped" else
-               bl._load(bl.LOW_FILE) if path == "shipped-low" else bl.BandLevelModel.load(path))
+        net = (bl.shipped(bl.LOW_UNTIL_HZ) if path == "shipped" else
+               bl.shipped(0.0) if path == "shipped-low" else bl.BandLevelModel.load(path))
         for lo, hi in itertools.pairwise(edges):
             chosen = [(feats, y) for fc, feats, y in parts if lo <= fc < hi]
             if not chosen:

@@ -18,12 +18,7 @@ from upband.analysis import detect_bandwidth
 from upband.cli import main
 from upband.degrade import lowpass
 from upband.enhancement import Settings, enhance
-from upband.enhancement.guard import (
-    FILL_DB,
-    FILL_LOSSY_DB,
-    FILL_MIN_CUTOFF_HZ,
-    LevelGuard,
-)
+from upband.enhancement.guard import FILL_DB, FILL_LOSSY_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
 from upband.enhancement.pipeline import choose_route
 from upband.states import load_pretrained
 

@@ -26,7 +26,8 @@ little (dark, sparse or noisy music) the level drops. The guard fills a margin u
 
 The file is a safetensors file (``w0 b0 w1 b1 w2 b2 mean scale``) whose header ``"upband"``
 holds JSON (format ``upband-band-level``, the sizes, ``TAU_S``, how it was trained); loading
-reads tensors and JSON only, and the shipped file is checked against its SHA-256.
+reads tensors and JSON only, and each shipped file is checked against its SHA-256 (two ship:
+:func:`shipped` picks one by the cutoff).
 """
 
 from __future__ import annotations
