@@ -90,8 +90,9 @@ def test_visqol_of_what_ships() -> None:
     each = [float(metrics.visqol(it.clean, it.degraded, SR)) for it in items["seen"]]
     assert values["seen_input_visqol"] == pytest.approx(np.mean(each), rel=1e-9)
     assert 1.0 <= values["seen_input_visqol"] <= 5.0 and 1.0 <= values["seen_merged_visqol"] <= 5.0
-    # the hum is merged away: what ships scores as the input does, within ViSQOL's noise
-    assert values["seen_merged_visqol"] == pytest.approx(values["seen_input_visqol"], abs=0.15)
+    # the hum is merged away, and above the 4 kHz cutoff the guard's fill (on from 3 kHz up)
+    # adds a soft band: what ships scores no worse than the input, within ViSQOL's noise
+    assert values["seen_merged_visqol"] >= values["seen_input_visqol"] - 0.15
     assert "visqol" not in " ".join(validate(_Hum().eval(), items, SR, merged=True))
     with pytest.raises(ConfigError, match=r"validation\.merged=true"):
         load_config(None, ["validation.visqol=true"])
