@@ -116,6 +116,15 @@ def test_route_fills_from_its_lowest_cutoff_up() -> None:
     assert FILL_MIN_CUTOFF_HZ <= 4000.0  # the predictor under 9 kHz covers a 4 kHz cutoff
 
 
+def test_the_command_line_help_gives_the_fill_constants(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["enhance", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert (f"fainter than {FILL_DB:g} dB ({FILL_LOSSY_DB:g} after a lossy codec)" in said
+            and f"from a cutoff of {FILL_MIN_CUTOFF_HZ / 1000:g} kHz up" in said)
+
+
 def test_a_4_khz_cutoff_is_filled_softly() -> None:
     clean = sloped_noise(3.0, -3.0)
     x = lowpass(clean, SR, 4000.0, "cheby1:8").astype(np.float32)

@@ -77,6 +77,14 @@ def names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def add_no_fill(p: argparse.ArgumentParser, help: str) -> None:
+    """``--no-fill`` (``args.no_fill``), and ``--fill``, the option's name while the fill was
+    off by default: still accepted, hidden, it changes nothing."""
+    p.add_argument("--fill", dest="no_fill", action="store_false", default=False,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--no-fill", action="store_true", help=help)
+
+
 def defaults_of(func: Callable[..., Any]) -> dict[str, Any]:
     """The keyword defaults of the library function ``func``, for options that mirror them."""
     return {k: p.default for k, p in inspect.signature(func).parameters.items()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upband import audio
-from upband.cli.base import DEVICES, EXIT_FAILED, EXIT_OK, print_error
+from upband.cli.base import DEVICES, EXIT_FAILED, EXIT_OK, add_no_fill, print_error
 from upband.common.progress import audio_bar
 from upband.enhancement import (
     CHUNK_SECONDS,
@@ -91,15 +91,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="do not undo a filter's roll-off above the cutoff where the input still "
                    "holds the band (by default the fitted filter is inverted there, within "
                    "the input's noise floor)")
-    # the option's name while the fill was off by default: still accepted, it changes nothing
-    p.add_argument("--fill", dest="no_fill", action="store_false", default=False,
-                   help=argparse.SUPPRESS)
-    p.add_argument("--no-fill", action="store_true",
-                   help="do not fill the band above the cutoff with soft noise where the model's "
-                   "band is fainter than 12 dB (6 after a lossy codec) under the level a small "
-                   "network predicts for it from the input (by default it does, from a cutoff "
-                   "of 5 kHz up: brighter, at a small cost in SNR, more on music that had no "
-                   "band there)")
+    # the numbers are guard.py's FILL_DB, FILL_LOSSY_DB and FILL_MIN_CUTOFF_HZ (importing it
+    # here would load torch at every start of the command line; a test compares them)
+    add_no_fill(p, help="do not fill the band above the cutoff with soft noise where the "
+                "model's band is fainter than 12 dB (3 after a lossy codec) under the level a "
+                "small network predicts for it from the input (by default it does, from a "
+                "cutoff of 3 kHz up: brighter, at a small cost in SNR, more on music that had "
+                "no band there)")
     p.add_argument("--enhance-gentle", action="store_true",
                    help="also enhance an input whose roll-off may be the music's own: as gentle "
                    "as music's, after a trend rising into it, or under 2 kHz (by default "

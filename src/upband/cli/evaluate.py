@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from upband.cli.base import DEVICES, EXIT_FAILED, EXIT_OK, names, print_error
+from upband.cli.base import DEVICES, EXIT_FAILED, EXIT_OK, add_no_fill, names, print_error
 from upband.errors import EvaluationError
 from upband.evaluate import (
     DEFAULT_BEST_OF,
@@ -71,12 +71,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="no level guard on the models' added band (upband enhance --no-guard)")
     p.add_argument("--no-compensate", action="store_true",
                    help="no roll-off compensation (upband enhance --no-compensate)")
-    # the option's name while the fill was off by default: still accepted, it changes nothing
-    p.add_argument("--fill", dest="no_fill", action="store_false", default=False,
-                   help=argparse.SUPPRESS)
-    p.add_argument("--no-fill", action="store_true",
-                   help="the guard does not fill the band with soft noise "
-                   "(upband enhance --no-fill)")
+    add_no_fill(p, help="the guard does not fill the band with soft noise (upband enhance "
+                "--no-fill)")
     p.add_argument("--no-merge", action="store_true",
                    help="score the models' raw output, as the papers do (default: the "
                    "do-no-harm merge of upband enhance)")

@@ -111,9 +111,10 @@ class Settings:
             it above the fitted cutoff like any band-limited input).
         compensate: undo the fitted filter's roll-off where the input still holds the band
             above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
-        fill: with the guard, fill the band above the cutoff with soft noise up to 12 dB
-            (6 after a lossy codec) under the level the band-level predictor gives it, where
-            the model's band is fainter (:mod:`upband.enhancement.guard`; from a 5 kHz cutoff
+        fill: with the guard, fill the band above the cutoff with soft noise up to
+            ``FILL_DB`` (12 dB; ``FILL_LOSSY_DB``, 3, after a lossy codec) under the level the
+            band-level predictors give it, where the model's band is fainter
+            (:mod:`upband.enhancement.guard`; from a cutoff of ``FILL_MIN_CUTOFF_HZ``, 3 kHz,
             up). Brighter, at a small cost in SNR, more on a file whose original had no band
             there (False: as ``upband enhance --no-fill``).
         seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
