@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,37 @@ def test_streamed_blocks_and_batches_equal_one_push() -> None:
     streamed = np.concatenate(pieces, axis=1)
     assert streamed.shape == whole.shape
     np.testing.assert_allclose(streamed, whole, atol=1e-5)
+
+
+def test_the_file_driver_runs_the_model_a_block_ahead_with_the_same_output(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # enhance_file runs the model of the next block in a second thread while this block is
+    # guarded, merged and written: what comes out is what pushing block by block gives, and an
+    # error in either thread comes out of the driver
+    from upband.enhancement import files
+    from upband.enhancement.pipeline import Pipeline, choose_route
+    from upband.enhancement.settings import Settings
+    net = load_enhancer(None, device="cpu")
+    x = lowpass(music_like(6.0), SR, 9000.0, "butter:6")
+    route = choose_route(detect_bandwidth(x, SR), SR, 2, net, Settings())
+    assert route.guard and route.compensate and route.fill_db is not None
+    cuts = [0, 1, 30_000, 100_000, 100_003, 200_000, x.shape[1]]
+    blocks = [(x[:, a:b], b == x.shape[1]) for a, b in itertools.pairwise(cuts)]
+    one = Pipeline.build(net, route, Settings())
+    expected = [one.push(block, last=last) for block, last in blocks]
+    got = list(files._pushed(Pipeline.build(net, route, Settings()), iter(blocks)))
+    assert [(n, last) for _, n, last in got] == [(b.shape[1], last) for b, last in blocks]
+    for (out, _, _), want in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(out, want)
+    assert sum(out.shape[1] for out, _, _ in got) == x.shape[1]
+    assert np.std(np.concatenate([o for o, _, _ in got], axis=1) - x) > 1e-4  # enhanced
+
+    def broken(self: Pipeline, block: np.ndarray, last: bool = False) -> Any:
+        raise RuntimeError("model failed")
+
+    monkeypatch.setattr(Pipeline, "front", broken)
+    with pytest.raises(RuntimeError, match="model failed"):
+        list(files._pushed(Pipeline.build(net, route, Settings()), iter(blocks)))
 
 
 @pytest.mark.parametrize("length", [0, 1, 777, 8192, 44103])

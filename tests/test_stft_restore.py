@@ -235,3 +235,31 @@ def test_reconfigure_script_copies_the_tensors_with_new_arguments(
     assert script.main(["upband-default", str(tmp_path / "x.safetensors"), "dim=64"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "changes the tensors' shapes" in err
+
+
+@pytest.mark.parametrize("config", [{}, {"channels": 2, "smooth_bins": 9, "patch_peak_db": 6.0}])
+def test_the_bins_under_the_cutoff_are_not_computed_and_would_change_nothing(
+        config: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    # the output layer computes the bins from just under the batch's lowest cutoff bin up; all
+    # of them give the same output to the last bit
+    net = build_model("stft-restore", dim=16, blocks=1, **config).eval()  # type: ignore[arg-type]
+    random_head(net, std=0.3)
+    chans = net.channels
+    x = torch.from_numpy(lowpassed_noise(18_000.0))[:1, None]  # [1, 1, T]
+    x = torch.cat([x.repeat(1, chans, 1), 0.5 * x.roll(999, -1).repeat(1, chans, 1)])
+    cuts = torch.tensor([4000.0, 15000.0])
+    firsts: list[int] = []
+    first_bin = type(net)._first_bin
+    monkeypatch.setattr(type(net), "_first_bin",
+                        lambda self, kc: firsts.append(first_bin(self, kc)) or firsts[-1])
+    with torch.inference_mode():
+        outs = [net(x, cuts), net(x[1:], cuts[1:])]
+        monkeypatch.setattr(type(net), "_first_bin", lambda self, kc: 0)
+        fulls = [net(x, cuts), net(x[1:], cuts[1:])]
+    assert firsts == [93 - 7, 349 - 7]  # ceil(4 000 / 43.07), ceil(15 000 / 43.07); 15 bins
+    for out, full in zip(outs, fulls, strict=True):
+        assert torch.equal(out, full)
+    for i, cut in enumerate(cuts.tolist()):  # and the model did change each item's band
+        d = outs[0][i].numpy() - x[i].numpy()
+        assert band_power(d, cut + 500, 20_000) > 1e-3 * band_power(x[i].numpy(), cut + 500,
+                                                                     20_000)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,28 @@ def _read_blocks(src: Path, info: audio.AudioInfo) -> Iterator[tuple[np.ndarray,
                True)
 
 
+def _pushed(pipe: Pipeline, blocks: Iterator[tuple[np.ndarray, bool]]
+            ) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """``(output, input frames, last)`` for each ``(block, last)`` of ``blocks`` through
+    ``pipe``: the same as :meth:`Pipeline.push` block by block, but the first half of the next
+    block (resampling and the model, :meth:`Pipeline.front`) runs in a second thread while this
+    block's second half (compensation, guard, merge: NumPy on one core) and the caller's
+    writing run here. Reading stays in this thread; an error in either half is raised here,
+    after the other thread's block is done."""
+    with ThreadPoolExecutor(1, thread_name_prefix="upband-model") as pool:
+        pending: Future[tuple[np.ndarray, np.ndarray | None]] | None = None
+        ahead: tuple[int, bool] = (0, False)
+        for block, last in blocks:
+            job = pool.submit(pipe.front, block, last)
+            if pending is not None:
+                x, m = pending.result()
+                yield pipe.back(x, m, last=ahead[1]), ahead[0], ahead[1]
+            pending, ahead = job, (block.shape[1], last)
+        if pending is not None:
+            x, m = pending.result()
+            yield pipe.back(x, m, last=ahead[1]), ahead[0], ahead[1]
+
+
 def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
                   info: audio.AudioInfo, subtype: str, clip: ClipPolicy, overwrite: bool,
                   progress: Callable[[float], None] | None
@@ -249,8 +272,7 @@ def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
         writer = audio.AudioWriter(dst, pipe.route.output_rate, info.channels, subtype=subtype,
                                    overwrite=overwrite, dither=new_audio and subtype == "PCM_16")
         try:
-            for block, last in _read_blocks(src, info):
-                out = pipe.push(block, last=last)
+            for out, frames, last in _pushed(pipe, _read_blocks(src, info)):
                 if limiter is not None:
                     out = limiter.push(out, last=last)
                 if out.size:
@@ -259,7 +281,7 @@ def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],
                     peak = max(peak, float(np.max(np.abs(out))))
                     writer.write(out)
                 if progress is not None and attempt == 0:
-                    progress(block.shape[1] / info.sample_rate)
+                    progress(frames / info.sample_rate)
         except BaseException:
             writer.abort()
             raise

@@ -253,15 +253,32 @@ class Pipeline:
     def push(self, block: np.ndarray, last: bool = False) -> np.ndarray:
         """Feed input ``[C, n]`` at the input rate; return the final output samples
         (float32 ``[C, m]``, output rate). After ``last=True`` the outputs add up to exactly
-        ``resampled_length(input frames, input rate, output rate)``."""
+        ``resampled_length(input frames, input rate, output rate)``.
+
+        The same as :meth:`back` of :meth:`front`: a driver may run the two halves in
+        different threads, one block apart (each half's state is its own)."""
+        x, m = self.front(block, last=last)
+        return self.back(x, m, last=last)
+
+    def front(self, block: np.ndarray, last: bool = False
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The first half of :meth:`push`: the input at the output rate and the model's
+        output (None on a pass-through route), not yet aligned with each other."""
         x = self._direct.process(block, last=last)
         if self._stage is None:
-            return x
+            return x, None
         m = self._from_model.process(self._stage.push(self._to_model.process(block, last=last),
                                                       last=last), last=last)
         if last:  # two roundings (in -> model -> out rate) can miss the exact length by one
             total = self._direct.frames_out
             m = audio.fit_length(m, max(0, total - (self._from_model.frames_out - m.shape[1])))
+        return x, m
+
+    def back(self, x: np.ndarray, m: np.ndarray | None, last: bool = False) -> np.ndarray:
+        """The second half of :meth:`push`: compensation, level guard and merge of what
+        :meth:`front` gave, in the same order."""
+        if m is None:
+            return x
         if self._merge is None:
             return m
         self._x = np.concatenate([self._x, x], axis=1)

@@ -220,18 +220,40 @@ class STFTRestorer(WaveModel):
         stacked = torch.cat([features, mask], dim=2).reshape(batch, -1, frames)
         h = self.inp(torch.cat([stacked, level / 10.0], dim=1))
         h = self.norm(self.body(h).transpose(1, 2)).transpose(1, 2)
-        a, b = self.out(h).reshape(batch, chans, 2, self.bins, frames).unbind(2)
+        # only the bins from just under the batch's lowest cutoff bin on are computed: those
+        # above it, and the neighbours their averages read (the same values as all bins give)
+        lo = 0 if x.device.type == "meta" else self._first_bin(kc)
+        a, b = self._gains(h, lo).unbind(2)  # [B, C, bins - lo, frames] each
         if self.smooth_bins > 1:
             a, b = (average_bins(v, self.smooth_bins) for v in (a, b))
         gain = torch.exp(self.log_gain * torch.tanh(a / self.log_gain))
-        source = patch_sources(kc, self.bins, self.n_fft // self.hop)  # [B, bins]
+        source = patch_sources(kc, self.bins, self.n_fft // self.hop)[:, lo:]  # [B, bins - lo]
         spec = spec.reshape(batch, chans, self.bins, frames)
-        index = source[:, None, :, None].expand(batch, chans, self.bins, frames)
+        index = source[:, None, :, None].expand(batch, chans, self.bins - lo, frames)
         patch = cap_tones(torch.gather(spec, 2, index), self.patch_peak_db)
-        keep = above[:, None, :, None]
-        restored = torch.where(keep, gain * spec + b * patch, spec)
+        keep = above[:, None, lo:, None]
+        part = spec[:, :, lo:]
+        added = torch.where(keep, gain * part + b * patch - part, torch.zeros_like(part))
         if x.device.type == "meta":  # describe_model counts MACs on meta tensors: no ISTFT there
             return torch.zeros_like(x)
-        y = torch.istft((restored - spec).reshape(batch * chans, self.bins, frames), self.n_fft,
-                        self.hop, window=self.window, center=True, length=length)
+        added = F.pad(added, (0, 0, lo, 0)).reshape(batch * chans, self.bins, frames)
+        y = torch.istft(added, self.n_fft, self.hop, window=self.window, center=True,
+                        length=length)
         return y.reshape(batch, chans, length).to(x.dtype)
+
+    def _first_bin(self, cutoff_bin: Tensor) -> int:
+        """The first bin the output layer computes for a batch with these cutoff bins."""
+        return max(0, int(cutoff_bin.min()) - max(self.smooth_bins, _CAP_BINS) // 2)
+
+    def _gains(self, h: Tensor, lo: int) -> Tensor:
+        """The output layer's ``a`` and ``h`` for bins ``lo`` and up: ``[B, C, 2, bins - lo,
+        frames]`` (the layer's rows of the other bins are not computed)."""
+        batch, frames = h.shape[0], h.shape[-1]
+        if lo == 0:
+            return self.out(h).reshape(batch, self.channels, 2, self.bins, frames)
+        rows = self.bins * torch.arange(2 * self.channels, device=h.device)[:, None] + \
+            torch.arange(lo, self.bins, device=h.device)
+        weight = self.out.weight[rows.reshape(-1)]  # [rows, dim, 1]
+        bias = self.out.bias[rows.reshape(-1)]  # type: ignore[index]  # the conv has a bias
+        out = F.conv1d(h, weight, bias)
+        return out.reshape(batch, self.channels, 2, self.bins - lo, frames)
