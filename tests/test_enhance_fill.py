@@ -18,7 +18,15 @@ from upband.analysis import detect_bandwidth
 from upband.cli import main
 from upband.degrade import lowpass
 from upband.enhancement import Settings, enhance
-from upband.enhancement.guard import FILL_DB, FILL_LOSSY_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
+from upband.enhancement.guard import (
+    FILL_DB,
+    FILL_LOSSY_DB,
+    FILL_MIN_CUTOFF_HZ,
+    QUIET_DECAY_DB,
+    QUIET_FILL_DB,
+    QUIET_SLOPE,
+    LevelGuard,
+)
 from upband.enhancement.pipeline import choose_route
 from upband.states import load_pretrained
 
@@ -59,7 +67,9 @@ def test_fill_brings_an_empty_band_to_its_level_under_the_prediction() -> None:
     # gets the quieter band
     levels, top = [], band_db(x, CUTOFF / 2, CUTOFF)
     for slope in (-3.0, -12.0):
-        x = lowpass(sloped_noise(4.0, slope), SR, CUTOFF, "butter:8")
+        # (without the filter's first and last frames, louder than the rest at -12 dB/octave:
+        # the frames after them would be filled closer, as quiet ones)
+        x = lowpass(sloped_noise(4.5, slope), SR, CUTOFF, "butter:8")[:, SR // 4:-SR // 4]
         x = (x * 10 ** ((top - band_db(x, CUTOFF / 2, CUTOFF)) / 20)).astype(np.float32)
         _, out = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB).push(x, x, last=True)
         levels.append(band_db(out - x, 9000, 16000) - top)  # what the fill added
@@ -70,7 +80,8 @@ def test_fill_adds_nothing_to_a_band_already_at_its_level() -> None:
     x = sloped_noise(2.0, -3.0)  # full band: the "model's band" is the input's own
     guard = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB)
     _, out = guard.push(x, x, last=True)
-    assert guard.stats.energy_fill == 0.0
+    # (the last frames fade into the padding, and a quiet frame is filled closer: a trace)
+    assert guard.stats.energy_fill < 1e-6 * guard.stats.energy_out
     np.testing.assert_allclose(out, x, atol=1e-5)
 
 
@@ -86,8 +97,38 @@ def test_fill_is_silent_in_silence_and_follows_the_music() -> None:
     assert band_db(out[:, loud], 12000, 20000) > band_db(x[:, loud], 12000, 20000) + 10
 
 
+def test_quiet_frames_are_filled_closer_but_never_closer_than_quiet_fill_db() -> None:
+    # 1.5 s at full level, then the same music 30 dB down: the fill follows the prediction
+    # QUIET_SLOPE dB closer per dB under the reference's running peak (falling QUIET_DECAY_DB a
+    # second), never closer than QUIET_FILL_DB under it; after a codec (FILL_LOSSY_DB, already
+    # closer than that) nothing changes
+    clean = sloped_noise(4.5, -3.0)
+    drop = int(1.5 * SR)
+    x = clean.copy()
+    x[:, drop:] *= 10 ** (-30 / 20)
+    x = lowpass(x, SR, CUTOFF, "stft").astype(np.float32)
+
+    def offset(fill: float, after: np.ndarray) -> np.ndarray:  # dB under the prediction
+        under = np.maximum(0.0, 30.0 - QUIET_DECAY_DB * after)
+        return np.maximum(min(fill, QUIET_FILL_DB), fill - QUIET_SLOPE * under)
+
+    spans = [(0.5, 1.4), (0.1, 0.4), (1.5, 2.5)]  # seconds: before the drop, after it
+    for fill in (FILL_DB, FILL_LOSSY_DB):
+        guard = LevelGuard(CUTOFF, SR, 2, fill_db=fill, levels=constant_predictor(-6.0))
+        _, out = guard.push(x, x, last=True)
+        for k, (a, b) in enumerate(spans):
+            t = slice(int(a * SR) + (0 if k == 0 else drop), int(b * SR) + (0 if k == 0 else drop))
+            got = band_db(x[:, t], CUTOFF / 2, CUTOFF) - band_db(out[:, t], 12000, 15000)
+            after = np.linspace(a, b, 50)
+            want = fill if k == 0 else -10 * np.log10(np.mean(10 ** (-offset(fill, after) / 10)))
+            assert got == pytest.approx(6.0 + want, abs=1.0), (fill, k)
+    assert offset(FILL_DB, np.array([0.1]))[0] == QUIET_FILL_DB < FILL_DB  # right after: 6 dB
+    assert QUIET_FILL_DB > FILL_LOSSY_DB
+
+
 def test_fill_streams_exactly() -> None:
     x = lowpass(sloped_noise(2.0, -6.0), SR, CUTOFF, "butter:8").astype(np.float32)
+    x[:, SR // 2:] *= 0.1  # the running peak carries over the blocks too
     _, whole = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB).push(x, x, last=True)
     guard = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB)
     parts, start = [], 0
@@ -121,7 +162,8 @@ def test_the_command_line_help_gives_the_fill_constants(
     with pytest.raises(SystemExit):
         main(["enhance", "--help"])
     said = " ".join(capsys.readouterr().out.split())
-    assert (f"fainter than {FILL_DB:g} dB ({FILL_LOSSY_DB:g} after a lossy codec)" in said
+    assert (f"fainter than {FILL_DB:g} dB ({FILL_LOSSY_DB:g} after a lossy codec; in quiet "
+            f"passages down to {QUIET_FILL_DB:g})" in said
             and f"from a cutoff of {FILL_MIN_CUTOFF_HZ / 1000:g} kHz up" in said)
 
 
