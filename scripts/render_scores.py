@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -228,8 +229,20 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def stop_on_sigterm() -> None:
+    """Let ``kill PID`` (SIGTERM) stop the script as Ctrl-C does: as an exception, so that the
+    running FluidSynth is killed (``subprocess.run`` does so on any exception) and the piece's
+    temporary folder removed. Killed outright, the script left both behind: a FluidSynth
+    writing a WAV without end (40 GB in a quarter of an hour) into ``/tmp``."""
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
+    stop_on_sigterm()
     try:
         soundfont = soundfont_path(args.cache.expanduser(), args.soundfont)
         pieces = choose_pieces(args.pieces, args.seed)

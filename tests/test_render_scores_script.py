@@ -1,13 +1,17 @@
 """scripts/render_scores.py's soundfont lookup on a fresh machine: the Debian package already
 downloaded into an empty cache (a real ``.deb`` made with ``dpkg-deb --build``; no network, no
-apt), unpacked into folders that do not exist yet."""
+apt), unpacked into folders that do not exist yet; and a SIGTERM that leaves no FluidSynth and
+no temporary folder behind."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -69,3 +73,37 @@ def test_a_package_without_the_soundfont_is_one_clear_error(script: ModuleType,
     assert code == 2
     assert len(err) == 1 and script.SOUNDFONT_PATH in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_stops_fluidsynth_and_removes_the_temporary_folder(tmp_path: Path) -> None:
+    # a stand-in fluidsynth that writes its PID and then never ends; the script, told to stop
+    # with SIGTERM (kill PID) while it renders, kills it and leaves no temporary folder
+    bin_dir, scratch = tmp_path / "bin", tmp_path / "scratch"
+    bin_dir.mkdir()
+    scratch.mkdir()
+    fake = bin_dir / "fluidsynth"
+    fake.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexec sleep 300\n")
+    fake.chmod(0o755)
+    child = f"""
+import sys, tempfile
+from pathlib import Path
+sys.path.insert(0, {str(SCRIPT.parent)!r})
+import render_scores as s
+s.stop_on_sigterm()
+with tempfile.TemporaryDirectory(dir={str(scratch)!r}) as tmp:
+    s.render(Path(tmp) / "piece.mid", Path(tmp) / "font.sf2", Path(tmp) / "piece.wav", 600.0)
+"""
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([sys.executable, "-c", child], env=env, stderr=subprocess.PIPE)
+    for _ in range(300):  # the stand-in has started (imports take a few seconds)
+        if (tmp_path / "pid").exists() and (tmp_path / "pid").read_text().strip():
+            break
+        time.sleep(0.05)
+    pid = int((tmp_path / "pid").read_text())
+    assert len(list(scratch.iterdir())) == 1  # the piece's temporary folder
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # fluidsynth is gone
+    assert list(scratch.iterdir()) == []
