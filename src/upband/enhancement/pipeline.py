@@ -69,8 +69,8 @@ class Route:
     undone where the input still holds the band
     (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
     ``fill``: the guard also fills its band with noise up to ``FILL_DB`` (``FILL_LOSSY_DB``
-    after a codec) under the band-level predictor's level (:mod:`~upband.enhancement.guard`);
-    only from a cutoff of ``FILL_MIN_CUTOFF_HZ`` up.
+    after a codec; closer in quiet frames) under the band-level predictor's level
+    (:mod:`~upband.enhancement.guard`); only from a cutoff of ``FILL_MIN_CUTOFF_HZ`` up.
     """
 
     input_rate: int

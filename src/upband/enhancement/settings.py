@@ -113,7 +113,8 @@ class Settings:
             above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
         fill: with the guard, fill the band above the cutoff with soft noise up to
             ``FILL_DB`` (12 dB; ``FILL_LOSSY_DB``, 3, after a lossy codec) under the level the
-            band-level predictors give it, where the model's band is fainter
+            band-level predictors give it, closer in frames well under the music's recent
+            peak (down to ``QUIET_FILL_DB``, 6 dB), where the model's band is fainter
             (:mod:`upband.enhancement.guard`; from a cutoff of ``FILL_MIN_CUTOFF_HZ``, 3 kHz,
             up). Brighter, at a small cost in SNR, more on a file whose original had no band
             there (False: as ``upband enhance --no-fill``).
