@@ -19,7 +19,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "render_scores.py"
 
-pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,7 @@ def _deb(script: ModuleType, where: Path, payload: dict[str, bytes]) -> Path:
     return deb
 
 
+@needs_dpkg
 def test_soundfont_is_unpacked_into_a_cache_with_no_folders_yet(script: ModuleType,
                                                                  tmp_path: Path) -> None:
     cache = tmp_path / "fresh" / "debs"
@@ -61,6 +62,7 @@ def test_soundfont_is_unpacked_into_a_cache_with_no_folders_yet(script: ModuleTy
     assert script.soundfont_path(cache, None) == found
 
 
+@needs_dpkg
 def test_a_package_without_the_soundfont_is_one_clear_error(script: ModuleType,
                                                             tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]
