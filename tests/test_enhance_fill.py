@@ -19,6 +19,7 @@ from upband.cli import main
 from upband.degrade import lowpass
 from upband.enhancement import Settings, enhance
 from upband.enhancement.guard import (
+    FILL_BRICKWALL_DB,
     FILL_DB,
     FILL_LOSSY_DB,
     FILL_MIN_CUTOFF_HZ,
@@ -100,29 +101,35 @@ def test_fill_is_silent_in_silence_and_follows_the_music() -> None:
 def test_quiet_frames_are_filled_closer_but_never_closer_than_quiet_fill_db() -> None:
     # 1.5 s at full level, then the same music 30 dB down: the fill follows the prediction
     # QUIET_SLOPE dB closer per dB under the reference's running peak (falling QUIET_DECAY_DB a
-    # second), never closer than QUIET_FILL_DB under it; after a codec (FILL_LOSSY_DB, already
-    # closer than that) nothing changes
+    # second), never closer than QUIET_FILL_DB under it (FILL_LOSSY_DB after a sharp shelf, from
+    # FILL_BRICKWALL_DB); after a codec (FILL_LOSSY_DB, already that close) nothing changes
     clean = sloped_noise(4.5, -3.0)
     drop = int(1.5 * SR)
     x = clean.copy()
     x[:, drop:] *= 10 ** (-30 / 20)
     x = lowpass(x, SR, CUTOFF, "stft").astype(np.float32)
 
-    def offset(fill: float, after: np.ndarray) -> np.ndarray:  # dB under the prediction
+    def offset(fill: float, floor: float, after: np.ndarray) -> np.ndarray:  # dB under it
         under = np.maximum(0.0, 30.0 - QUIET_DECAY_DB * after)
-        return np.maximum(min(fill, QUIET_FILL_DB), fill - QUIET_SLOPE * under)
+        return np.maximum(min(fill, floor), fill - QUIET_SLOPE * under)
 
     spans = [(0.5, 1.4), (0.1, 0.4), (1.5, 2.5)]  # seconds: before the drop, after it
-    for fill in (FILL_DB, FILL_LOSSY_DB):
-        guard = LevelGuard(CUTOFF, SR, 2, fill_db=fill, levels=constant_predictor(-6.0))
+    cases = [(FILL_DB, QUIET_FILL_DB), (FILL_LOSSY_DB, QUIET_FILL_DB),
+             (FILL_BRICKWALL_DB, FILL_LOSSY_DB)]
+    for fill, floor in cases:
+        guard = LevelGuard(CUTOFF, SR, 2, fill_db=fill, levels=constant_predictor(-6.0),
+                           quiet_fill_db=floor)
         _, out = guard.push(x, x, last=True)
         for k, (a, b) in enumerate(spans):
             t = slice(int(a * SR) + (0 if k == 0 else drop), int(b * SR) + (0 if k == 0 else drop))
             got = band_db(x[:, t], CUTOFF / 2, CUTOFF) - band_db(out[:, t], 12000, 15000)
             after = np.linspace(a, b, 50)
-            want = fill if k == 0 else -10 * np.log10(np.mean(10 ** (-offset(fill, after) / 10)))
+            want = fill if k == 0 else -10 * np.log10(
+                np.mean(10 ** (-offset(fill, floor, after) / 10)))
             assert got == pytest.approx(6.0 + want, abs=1.0), (fill, k)
-    assert offset(FILL_DB, np.array([0.1]))[0] == QUIET_FILL_DB < FILL_DB  # right after: 6 dB
+    # right after the drop: 6 dB under the prediction; 3 after a sharp shelf
+    assert offset(FILL_DB, QUIET_FILL_DB, np.array([0.1]))[0] == QUIET_FILL_DB < FILL_DB
+    assert offset(FILL_BRICKWALL_DB, FILL_LOSSY_DB, np.array([0.1]))[0] == FILL_LOSSY_DB
     assert QUIET_FILL_DB > FILL_LOSSY_DB
 
 
@@ -151,7 +158,11 @@ def test_route_fills_from_its_lowest_cutoff_up() -> None:
     assert choose_route(found, SR, 2, model, Settings(guard=False)).fill_db is None
     lossy = dataclasses.replace(found, codec="lossy")  # after a codec: closer
     assert choose_route(lossy, SR, 2, model, Settings()).fill_db == FILL_LOSSY_DB
-    assert FILL_LOSSY_DB < FILL_DB
+    assert FILL_LOSSY_DB < FILL_BRICKWALL_DB < FILL_DB
+    shelf = choose_route(dataclasses.replace(found, codec="brickwall"), SR, 2, model, Settings())
+    assert (shelf.fill_db, shelf.quiet_fill_db) == (FILL_BRICKWALL_DB, FILL_LOSSY_DB)
+    assert choose_route(found, SR, 2, model, Settings()).quiet_fill_db == QUIET_FILL_DB
+    assert choose_route(lossy, SR, 2, model, Settings()).quiet_fill_db == QUIET_FILL_DB
     low = dataclasses.replace(found, cutoff_hz=FILL_MIN_CUTOFF_HZ - 100)
     assert choose_route(low, SR, 2, model, Settings()).fill_db is None
     assert FILL_MIN_CUTOFF_HZ <= 4000.0  # the predictor under 9 kHz covers a 4 kHz cutoff
@@ -162,8 +173,9 @@ def test_the_command_line_help_gives_the_fill_constants(
     with pytest.raises(SystemExit):
         main(["enhance", "--help"])
     said = " ".join(capsys.readouterr().out.split())
-    assert (f"fainter than {FILL_DB:g} dB ({FILL_LOSSY_DB:g} after a lossy codec; in quiet "
-            f"passages down to {QUIET_FILL_DB:g})" in said
+    assert (f"fainter than {FILL_DB:g} dB ({FILL_LOSSY_DB:g} after a lossy codec, "
+            f"{FILL_BRICKWALL_DB:g} after another sharp cutoff; in quiet passages down to "
+            f"{QUIET_FILL_DB:g}, or {FILL_LOSSY_DB:g} after a sharp cutoff)" in said
             and f"from a cutoff of {FILL_MIN_CUTOFF_HZ / 1000:g} kHz up" in said)
 
 

@@ -91,11 +91,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="do not undo a filter's roll-off above the cutoff where the input still "
                    "holds the band (by default the fitted filter is inverted there, within "
                    "the input's noise floor)")
-    # the numbers are guard.py's FILL_DB, FILL_LOSSY_DB, QUIET_FILL_DB and FILL_MIN_CUTOFF_HZ
+    # the numbers are guard.py's FILL_DB, FILL_LOSSY_DB, FILL_BRICKWALL_DB, QUIET_FILL_DB and
+    # FILL_MIN_CUTOFF_HZ
     # (importing it here would load torch at every start of the command line; a test compares)
     add_no_fill(p, help="do not fill the band above the cutoff with soft noise where the "
-                "model's band is fainter than 12 dB (3 after a lossy codec; in quiet passages "
-                "down to 6) under the level a "
+                "model's band is fainter than 12 dB (3 after a lossy codec, 6 after another "
+                "sharp cutoff; in quiet passages down to 6, or 3 after a sharp cutoff) under "
+                "the level a "
                 "small network predicts for it from the input (by default it does, from a "
                 "cutoff of 3 kHz up: brighter, at a small cost in SNR, more on music that had "
                 "no band there)")

@@ -50,7 +50,8 @@ around the cutoff) gives each 1/3-octave band above it, noise brings the band up
 level, frame by frame: a soft band that follows the music in time and level, with no lines of
 its own (the same noise in every channel). The predictor gives a low quantile of the band's
 level (the original lies above it four times in five), capped at the reference octave's own
-level; the pipeline fills ``FILL_DB`` under it, ``FILL_LOSSY_DB`` after a lossy codec. A band
+level; the pipeline fills ``FILL_DB`` under it, ``FILL_LOSSY_DB`` after a lossy codec,
+``FILL_BRICKWALL_DB`` after another sharp shelf (below). A band
 of the right level, even as noise, is what ViSQOL rewards above a cutoff; its error costs SNR
 (docs/results/band-level/README.md). The first fill continued the top octave's own slope
 instead; on the validation split that level erred by 13.1 dB on average (25 % of band-frames
@@ -76,6 +77,14 @@ second, the mean ViSQOL gain rose by 0.04-0.09 in every filter row under 16 kHz 
 the mean ViSQOL gain rose in every row the fill reaches (Sulun's unseen filter +0.178 ->
 +0.206; a 16 kHz cutoff and MP3 at 128 kbit/s unchanged), the mean SNR gain fell by at most
 0.022 dB.
+
+**After a sharp shelf without holes** (``codec == "brickwall"``) the fill is ``FILL_BRICKWALL_DB``
+under the prediction, and quiet frames come closer down to ``FILL_LOSSY_DB``. Most such shelves
+are a codec's whose holes the detector missed: on the validation split 11 of 37 files after
+MP3 at 32 kbit/s, 7 at 64 and 4 at 128 (the rest ``lossy`` or not a shelf). Chosen there
+(docs/results/band-level/README.md, "After a sharp shelf"): at 64 kbit/s the mean ViSQOL gain
+rose +0.209 -> +0.233 for 0.018 dB of mean SNR (-0.078 -> -0.096 dB); filling as after a
+codec (3 dB) gained as much for twice the SNR (-0.110 dB, under the -0.1 the rows must keep).
 
 Only the model's bins above the cutoff change; the do-no-harm merge that follows keeps the
 input below the cutoff anyway. :class:`LevelGuard` streams: block boundaries do not change the
@@ -126,6 +135,9 @@ SPIKE_BINS = 15
 FILL_DB = 12.0
 #: The same after a lossy codec (the detector's ``codec == "lossy"``).
 FILL_LOSSY_DB = 3.0
+#: The same after any other sharp shelf (``codec == "brickwall"``: a codec whose holes the
+#: detector missed, or a resampler); there quiet frames come closer down to ``FILL_LOSSY_DB``.
+FILL_BRICKWALL_DB = 6.0
 #: The fill runs only from this cutoff up (Hz), the lowest its predictors were trained for.
 FILL_MIN_CUTOFF_HZ = 3000.0
 #: Quiet frames are filled closer (module doc): ``QUIET_SLOPE`` dB closer to the prediction per
@@ -183,12 +195,14 @@ class LevelGuard:
     image); otherwise each channel is guarded on its own (channels enhanced one by one).
     ``fill_db``: the fill (module doc): noise brings every band of the guarded output up to
     ``fill_db`` dB under the band-level predictor's level; None: no fill. ``levels``: that
-    predictor (the shipped one by default).
+    predictor (the shipped one by default). ``quiet_fill_db``: how close quiet frames may
+    come (``QUIET_FILL_DB`` by default; never closer than ``fill_db`` when that is closer).
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,
                  joint: bool = True, fill_db: float | None = None,
-                 levels: bandlevel.BandLevelModel | None = None) -> None:
+                 levels: bandlevel.BandLevelModel | None = None,
+                 quiet_fill_db: float = QUIET_FILL_DB) -> None:
         self.n = fft_size(sample_rate)
         self.hop = self.n // OVERLAP
         self.window = np.hanning(self.n + 1)[:-1].astype(np.float32)
@@ -224,6 +238,7 @@ class LevelGuard:
         self._longterm: np.ndarray | None = None  # [G, bins above the cutoff]
         self._notch = np.ones((groups, len(freqs) - kc))
         self.fill = fill_db
+        self.quiet_fill = quiet_fill_db
         self.read_from = self.low.start  # the first bin whose power is computed
         if fill_db is not None:  # the predictor reads four octaves under the cutoff
             self.levels = levels if levels is not None else bandlevel.shipped(cutoff_hz)
@@ -320,7 +335,7 @@ class LevelGuard:
     def _fill_level(self, px: np.ndarray, ref_db: np.ndarray) -> np.ndarray:
         """The fill's level (dB, ``[G, K, B]``): the predicted level of each band above the
         cutoff (at most the reference's), ``self.fill`` dB under (closer in quiet frames, down
-        to ``QUIET_FILL_DB``); no fill (-inf) past the predictor's bands."""
+        to ``self.quiet_fill``); no fill (-inf) past the predictor's bands."""
         assert self.fill is not None  # only called when filling
         freqs = self.freqs[self.read_from:]
         below = bandlevel.band_levels(px, freqs, self.below_edges)
@@ -332,7 +347,7 @@ class LevelGuard:
         level = np.full((*ref_db.shape, len(self.bands)), -np.inf)
         n = min(len(self.bands), bandlevel.ABOVE)
         under = self.fill - QUIET_SLOPE * self._under_peak(ref_db)  # [G, K]
-        under = np.maximum(under, min(self.fill, QUIET_FILL_DB))
+        under = np.maximum(under, min(self.fill, self.quiet_fill))
         level[..., :n] = ref_db[..., None] + pred[..., :n] - under[..., None]
         return level
 

@@ -37,7 +37,14 @@ from upband import audio
 from upband.analysis import Bandwidth
 from upband.enhancement.chunking import ChunkRunner
 from upband.enhancement.compensation import Compensation, applies, compensate
-from upband.enhancement.guard import FILL_DB, FILL_LOSSY_DB, FILL_MIN_CUTOFF_HZ, LevelGuard
+from upband.enhancement.guard import (
+    FILL_BRICKWALL_DB,
+    FILL_DB,
+    FILL_LOSSY_DB,
+    FILL_MIN_CUTOFF_HZ,
+    QUIET_FILL_DB,
+    LevelGuard,
+)
 from upband.enhancement.loading import default_batch_size
 from upband.enhancement.merge import MERGE_TRANSITION, BandMerge
 from upband.enhancement.settings import Settings
@@ -69,7 +76,8 @@ class Route:
     undone where the input still holds the band
     (:mod:`~upband.enhancement.compensation`, :func:`~upband.enhancement.compensation.applies`).
     ``fill``: the guard also fills its band with noise up to ``FILL_DB`` (``FILL_LOSSY_DB``
-    after a codec; closer in quiet frames) under the band-level predictor's level
+    after a lossy codec, ``FILL_BRICKWALL_DB`` after another sharp shelf; closer in quiet
+    frames) under the band-level predictor's level
     (:mod:`~upband.enhancement.guard`); only from a cutoff of ``FILL_MIN_CUTOFF_HZ`` up.
     """
 
@@ -90,10 +98,19 @@ class Route:
     def fill_db(self) -> float | None:
         """The guard's fill level (dB under the predicted level), None without it. After a
         codec the fill may come closer: what the codec's noise costs the SNR below the
-        cutoff dwarfs what the fill's error costs above it."""
+        cutoff dwarfs what the fill's error costs above it. After another sharp shelf,
+        halfway: most are a codec's whose holes the detector missed (the guard's module
+        doc)."""
         if not (self.fill and self.guard):
             return None
-        return FILL_LOSSY_DB if self.bandwidth.codec == "lossy" else FILL_DB
+        return {"lossy": FILL_LOSSY_DB, "brickwall": FILL_BRICKWALL_DB}.get(
+            self.bandwidth.codec, FILL_DB)
+
+    @property
+    def quiet_fill_db(self) -> float:
+        """How close to the prediction the guard's fill may come in quiet frames (dB under
+        it): after a sharp shelf as close as after a lossy codec."""
+        return FILL_LOSSY_DB if self.bandwidth.codec == "brickwall" else QUIET_FILL_DB
 
     @property
     def joint_channels(self) -> bool:
@@ -172,7 +189,8 @@ def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         x, m = compensate(route.bandwidth, route.output_rate, x, m)
     if route.guard:
         x, m = LevelGuard(route.merge_cutoff_hz, route.output_rate, x.shape[0],
-                          joint=route.joint_channels, fill_db=route.fill_db).push(x, m, last=True)
+                          joint=route.joint_channels, fill_db=route.fill_db,
+                          quiet_fill_db=route.quiet_fill_db).push(x, m, last=True)
     return BandMerge(route.merge_cutoff_hz, route.output_rate, x.shape[0]).push(x, m, last=True)
 
 
@@ -236,7 +254,8 @@ class Pipeline:
                 if route.guard:
                     self.guard = LevelGuard(route.merge_cutoff_hz, sr_out, c,
                                             joint=route.joint_channels,
-                                            fill_db=route.fill_db)
+                                            fill_db=route.fill_db,
+                                            quiet_fill_db=route.quiet_fill_db)
         self._x = np.zeros((c, 0), np.float32)
         self._m = np.zeros((c, 0), np.float32)
 

@@ -112,12 +112,13 @@ class Settings:
         compensate: undo the fitted filter's roll-off where the input still holds the band
             above the cutoff (:mod:`upband.enhancement.compensation`; with the merge only).
         fill: with the guard, fill the band above the cutoff with soft noise up to
-            ``FILL_DB`` (12 dB; ``FILL_LOSSY_DB``, 3, after a lossy codec) under the level the
+            ``FILL_DB`` (12 dB; ``FILL_LOSSY_DB``, 3, after a lossy codec;
+            ``FILL_BRICKWALL_DB``, 6, after another sharp shelf) under the level the
             band-level predictors give it, closer in frames well under the music's recent
-            peak (down to ``QUIET_FILL_DB``, 6 dB), where the model's band is fainter
-            (:mod:`upband.enhancement.guard`; from a cutoff of ``FILL_MIN_CUTOFF_HZ``, 3 kHz,
-            up). Brighter, at a small cost in SNR, more on a file whose original had no band
-            there (False: as ``upband enhance --no-fill``).
+            peak (down to ``QUIET_FILL_DB``, 6 dB; 3 after a sharp shelf), where the model's
+            band is fainter (:mod:`upband.enhancement.guard`; from a cutoff of
+            ``FILL_MIN_CUTOFF_HZ``, 3 kHz, up). Brighter, at a small cost in SNR, more on a
+            file whose original had no band there (False: as ``upband enhance --no-fill``).
         seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
             restorer): the same seed gives the same output bit for bit, another seed another
             restoration; deterministic models ignore it.
