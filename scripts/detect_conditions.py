@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "full band" if found.full_band else found.codec
             counts[cond.name][verdict] += 1
             rows.append({"file": item.id, "condition": cond.name, "verdict": verdict,
-                         "cutoff_hz": round(found.cutoff_hz), "hole_excess": found.hole_excess})
+                         "cutoff_hz": round(found.cutoff_hz), "hole_excess": found.hole_excess,
+                         "fit_error_db": found.fit_error_db})
             print(f"{cond.name:10s} {verdict:9s} {found.cutoff_hz:7.0f} Hz  {item.id}", flush=True)
     for name, c in counts.items():
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
