@@ -210,4 +210,9 @@ def test_enhance_and_the_command_line_fill_by_default(
         assert ("noise fill" in said.out + said.err) == (flag != ["--no-fill"])
         (record,) = json.loads(report.read_text())
         ratios.append(record["guard_fill_ratio"])
+        # no shelf (a Chebyshev-I 8 is not one): the filter's margin
+        assert record["bandwidth"]["codec"] == "none"
+        assert record["guard_fill_db"] == (None if flag == ["--no-fill"] else FILL_DB)
+        assert (f"{FILL_DB:g} dB under the predicted level" in said.out + said.err) == (
+            flag != ["--no-fill"])
     assert ratios[0] > 0.1 and ratios[1] is None and ratios[2] == ratios[0]

@@ -239,5 +239,5 @@ def _report_line(report: FileReport, *, verbose: bool) -> str:
                      f"({100 * (report.guard_limited_fraction or 0):.0f} % of frames)")
         if verbose and report.guard_fill_ratio:
             line += (f"; noise fill {10 * math.log10(report.guard_fill_ratio):+.1f} dB against "
-                     "the model's band")
+                     f"the model's band, {report.guard_fill_db:g} dB under the predicted level")
     return line

@@ -70,8 +70,11 @@ class FileReport:
     #: (dB, energy-weighted), and the share of STFT frames in which it lowered a band
     guard_reduction_db: float | None = None
     guard_limited_fraction: float | None = None
-    #: the guard's fill: its noise's energy over the guarded band's (None: no fill)
+    #: the guard's fill: its noise's energy over the guarded band's, and how far under the
+    #: predicted level it fills outside quiet frames (dB; by the detector's verdict: 12, 6
+    #: after a sharp shelf, 3 after a lossy codec) (None: no fill)
     guard_fill_ratio: float | None = None
+    guard_fill_db: float | None = None
     #: the roll-off compensation (None: not applied): its largest gain (dB) and the band it
     #: raised by at least 1 dB (Hz)
     compensation_gain_db: float | None = None
@@ -193,6 +196,7 @@ def _stage_stats(report: FileReport, pipe: Pipeline) -> None:
         report.guard_limited_fraction = round(pipe.guard.stats.limited_fraction, 4)
         if pipe.route.fill_db is not None:
             report.guard_fill_ratio = round(pipe.guard.stats.fill_ratio, 4)
+            report.guard_fill_db = pipe.route.fill_db
 
 
 def _model_for(src: Path, model: ModelSpec, device: str, phase_repair: PhaseRepair
