@@ -22,6 +22,7 @@ from upband.analysis import (
     detect_file,
     reaches_full_band,
 )
+from upband.analysis.detect import HOLE_FRAMES
 from upband.degrade import lowpass, mp3
 
 DATA = Path(__file__).parent / "data"
@@ -172,3 +173,29 @@ def test_detect_file_reads_a_bounded_excerpt(tmp_path: Path, monkeypatch: pytest
     found = detect_file(path, max_seconds=12.0, excerpts=6)
     assert sum(decoded) <= 12 * SR
     assert found.cutoff_hz == pytest.approx(true_cutoff(5000.0, "cheby1:6"), rel=0.05)
+
+
+def test_the_hole_reservoir_keeps_what_a_frame_by_frame_draw_keeps() -> None:
+    """The hole analysis keeps a uniform sample of ``HOLE_FRAMES`` frame spectra (reservoir
+    sampling, fixed seed), its spectra computed in one call per block: the same frames, the
+    same spectra as drawing frame by frame, whatever the blocks."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 40 * 44100)).astype(np.float32)  # about 3 000 hole frames
+    mono = x.astype(np.float64).mean(axis=0)
+    n, hop = 1152, 576
+    window = signal.windows.hann(n, sym=False)
+    draws = np.random.default_rng(0)
+    kept: list[np.ndarray] = []
+    for seen, start in enumerate(range(0, mono.size - n + 1, hop), start=1):
+        spectrum = (np.abs(np.fft.rfft(mono[start:start + n] * window)) ** 2).astype(np.float32)
+        if len(kept) < HOLE_FRAMES:
+            kept.append(spectrum)
+        elif (j := int(draws.integers(seen))) < HOLE_FRAMES:
+            kept[j] = spectrum
+    assert len(kept) == HOLE_FRAMES
+    for block in (x.shape[1], 44100, 7000):
+        analyzer = BandwidthAnalyzer(44100)
+        for i in range(0, x.shape[1], block):
+            analyzer.update(x[:, i:i + block])
+        assert len(analyzer._hole_frames) == HOLE_FRAMES
+        assert all(np.array_equal(a, b) for a, b in zip(analyzer._hole_frames, kept, strict=True))

@@ -163,9 +163,11 @@ class BandwidthAnalyzer:
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Cut ``pending + x`` (``[..., t]``) into frames ``[..., count, n]``; return the rest."""
         buf = np.concatenate([pending, x], axis=-1)
-        count = 0 if buf.shape[-1] < n else 1 + (buf.shape[-1] - n) // hop
-        idx = np.arange(count)[:, None] * hop + np.arange(n)[None, :]
-        return buf[..., idx], buf[..., count * hop:]
+        if buf.shape[-1] < n:
+            return np.zeros((*buf.shape[:-1], 0, n)), buf
+        count = 1 + (buf.shape[-1] - n) // hop
+        frames = np.lib.stride_tricks.sliding_window_view(buf, n, axis=-1)[..., ::hop, :]
+        return frames[..., :count, :], buf[..., count * hop:].copy()
 
     def _update_ltas(self, x: np.ndarray) -> None:
         if self._pending.ndim == 1:
@@ -186,17 +188,28 @@ class BandwidthAnalyzer:
     def _update_holes(self, x: np.ndarray) -> None:
         frames, self._hole_pending = self._frames(self._hole_pending, x, self._hole_n,
                                                   self._hole_n // 2)
-        for frame in frames:
+        # which frames the reservoir keeps, in order, then their spectra in one call
+        slots: list[tuple[int, int]] = []  # (frame, slot)
+        for k in range(len(frames)):
             self._hole_seen += 1
-            if len(self._hole_frames) < HOLE_FRAMES:
-                self._hole_frames.append(self._hole_spectrum(frame))
+            if len(self._hole_frames) + len(slots) < HOLE_FRAMES:
+                slots.append((k, len(self._hole_frames) + len(slots)))
             else:  # reservoir sampling keeps a uniform, deterministic subset
                 j = int(self._rng.integers(self._hole_seen))
                 if j < HOLE_FRAMES:
-                    self._hole_frames[j] = self._hole_spectrum(frame)
+                    slots.append((k, j))
+        if not slots:
+            return
+        spectra = self._hole_spectra(frames[[k for k, _ in slots]])
+        for (_, slot), spectrum in zip(slots, spectra, strict=True):
+            if slot == len(self._hole_frames):
+                self._hole_frames.append(spectrum)
+            else:
+                self._hole_frames[slot] = spectrum
 
-    def _hole_spectrum(self, frame: np.ndarray) -> np.ndarray:
-        return (np.abs(np.fft.rfft(frame * self._hole_window)) ** 2).astype(np.float32)
+    def _hole_spectra(self, frames: np.ndarray) -> np.ndarray:
+        return (np.abs(np.fft.rfft(frames * self._hole_window, axis=-1)) ** 2
+                ).astype(np.float32)
 
     def result(self) -> Bandwidth:
         """The detector's verdict on everything fed so far."""
