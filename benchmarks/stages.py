@@ -2,9 +2,10 @@
 
 `benchmarks/enhance.py` measures ``upband enhance`` end to end; this says where the time goes
 outside the model. On 60 s of the same synthetic 44.1 kHz stereo music (low-passed at
-11 025 Hz), it times the bandwidth detection, the roll-off compensation, the level guard and
-the band merge, each streamed in blocks of ``--block`` samples as the pipeline feeds them, with
-a stand-in model output (the input plus soft noise: the stages' cost does not depend on what the
+11 025 Hz), it times the bandwidth detection, the roll-off compensation, the level guard
+(without and with its fill, which ``upband enhance`` runs by default) and the band merge, each
+streamed in blocks of ``--block`` samples as the pipeline feeds them, with a stand-in model
+output (the input plus soft noise: the stages' cost does not depend on what the
 model adds). Prints the median over ``--repeats`` runs of every stage, in seconds and as a
 real-time factor.
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _audio import music_block
 from upband.analysis import detect_bandwidth
 from upband.enhancement.compensation import Compensation
-from upband.enhancement.guard import LevelGuard
+from upband.enhancement.guard import FILL_DB, LevelGuard
 from upband.enhancement.merge import BandMerge
 
 SR = 44100
@@ -62,6 +63,9 @@ def main() -> int:
         "compensation": lambda: streamed(
             lambda: Compensation.for_input(found, SR, 2), x, m, args.block),
         "guard": lambda: streamed(lambda: LevelGuard(found.cutoff_hz, SR, 2), x, m, args.block),
+        # as upband enhance runs it by default: with the fill (no shelf here: FILL_DB)
+        "guard+fill": lambda: streamed(lambda: LevelGuard(found.cutoff_hz, SR, 2, fill_db=FILL_DB),
+                                       x, m, args.block),
         "merge": lambda: streamed(lambda: BandMerge(found.cutoff_hz, SR, 2), x, m, args.block),
     }
     times: dict[str, list[float]] = {name: [] for name in stages}
