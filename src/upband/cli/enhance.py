@@ -92,8 +92,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "holds the band (by default the fitted filter is inverted there, within "
                    "the input's noise floor)")
     # the numbers are guard.py's FILL_DB, FILL_LOSSY_DB, FILL_BRICKWALL_DB, QUIET_FILL_DB and
-    # FILL_MIN_CUTOFF_HZ
-    # (importing it here would load torch at every start of the command line; a test compares)
+    # FILL_MIN_CUTOFF_HZ (importing it here would load torch at every start of the command
+    # line; a test compares them)
     add_no_fill(p, help="do not fill the band above the cutoff with soft noise where the "
                 "model's band is fainter than 12 dB (3 after a lossy codec, 6 after another "
                 "sharp cutoff; in quiet passages down to 6, or 3 after a sharp cutoff) under "

@@ -112,6 +112,14 @@ class Route:
         it): after a sharp shelf as close as after a lossy codec."""
         return FILL_LOSSY_DB if self.bandwidth.codec == "brickwall" else QUIET_FILL_DB
 
+    def level_guard(self, channels: int) -> LevelGuard:
+        """The level guard of this route's model band (its cutoff, rate and fill), for
+        ``channels`` channels; only on a route with a merge."""
+        assert self.merge_cutoff_hz is not None
+        return LevelGuard(self.merge_cutoff_hz, self.output_rate, channels,
+                          joint=self.joint_channels, fill_db=self.fill_db,
+                          quiet_fill_db=self.quiet_fill_db)
+
     @property
     def joint_channels(self) -> bool:
         """The channels go through the model together (a stereo file and a stereo model);
@@ -188,9 +196,7 @@ def route_output(route: Route, x: np.ndarray, m: np.ndarray) -> np.ndarray:
     if route.compensate:
         x, m = compensate(route.bandwidth, route.output_rate, x, m)
     if route.guard:
-        x, m = LevelGuard(route.merge_cutoff_hz, route.output_rate, x.shape[0],
-                          joint=route.joint_channels, fill_db=route.fill_db,
-                          quiet_fill_db=route.quiet_fill_db).push(x, m, last=True)
+        x, m = route.level_guard(x.shape[0]).push(x, m, last=True)
     return BandMerge(route.merge_cutoff_hz, route.output_rate, x.shape[0]).push(x, m, last=True)
 
 
@@ -252,10 +258,7 @@ class Pipeline:
                 if route.compensate:
                     self.compensation = Compensation.for_input(route.bandwidth, sr_out, c)
                 if route.guard:
-                    self.guard = LevelGuard(route.merge_cutoff_hz, sr_out, c,
-                                            joint=route.joint_channels,
-                                            fill_db=route.fill_db,
-                                            quiet_fill_db=route.quiet_fill_db)
+                    self.guard = route.level_guard(c)
         self._x = np.zeros((c, 0), np.float32)
         self._m = np.zeros((c, 0), np.float32)
 
