@@ -198,7 +198,8 @@ def test_band_merge_streaming_equals_one_block() -> None:
              merge.push(x[:, 12_345:], m[:, 12_345:], last=True)]
     streamed = np.concatenate(parts, axis=1)
     assert streamed.shape == whole.shape == (2, 30_000)
-    np.testing.assert_allclose(streamed, whole, atol=1e-9)
+    # the same to single-precision rounding (the FFTs run in float32; unit-variance signals)
+    np.testing.assert_allclose(streamed, whole, atol=2e-6)
 
 
 def test_full_band_input_comes_back_bit_identical(tmp_path: Path) -> None:

@@ -174,7 +174,9 @@ class BandLevelModel:
     def predict(self, feats: np.ndarray) -> np.ndarray:
         h = (feats - self.mean) / self.scale
         for i, (w, b) in enumerate(self.layers):
-            h = h @ w.T + b
+            # einsum, not ``@``: a matrix product calls NumPy's BLAS, whose threads spin
+            # against the model's in the other thread (``upband enhance`` was ~15 % slower)
+            h = np.einsum("...j,kj->...k", h, w) + b
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0)
         return h

@@ -34,18 +34,23 @@ def merge_filter(cutoff_hz: float, sample_rate: int) -> np.ndarray:
 class OverlapSave:
     """Fixed FIRs of one odd length, applied by overlap-save FFTs of at least four filter
     lengths (the compensation's three FIRs in half the time of scipy's ``oaconvolve``, the same
-    values to rounding). :meth:`spectra` transforms a signal once for any number of them."""
+    values to rounding). :meth:`spectra` transforms a signal once for any number of them.
+
+    The transforms run in the precision of the signal: single for the pipeline's float32
+    blocks (about 7% of ``upband enhance``'s time at 44.1 kHz, against double; the output moves
+    by less than -130 dB of its energy), the filters' spectra rounded to it."""
 
     def __init__(self, firs: Sequence[np.ndarray]) -> None:
         self.taps = len(firs[0])
         self.nfft = 1 << (4 * self.taps - 1).bit_length()
         self.step = self.nfft - self.taps + 1  # outputs per segment
-        self.firs = [sp_fft.rfft(np.asarray(h, np.float64), self.nfft) for h in firs]
+        self.firs = [sp_fft.rfft(np.asarray(h, np.float64), self.nfft).astype(np.complex64)
+                     for h in firs]  # single precision: a float64 signal is promoted anyway
 
     def spectra(self, a: np.ndarray, n: int) -> np.ndarray:
         """Spectra of the segments of ``a`` (``[C, n + taps - 1]``) behind ``n`` outputs."""
         spans = -(-n // self.step)
-        pad = np.zeros((a.shape[0], spans * self.step + self.taps - 1 - a.shape[1]))
+        pad = np.zeros((a.shape[0], spans * self.step + self.taps - 1 - a.shape[1]), a.dtype)
         segments = np.lib.stride_tricks.sliding_window_view(
             np.concatenate([a, pad], axis=1), self.nfft, axis=1)[:, ::self.step][:, :spans]
         return sp_fft.rfft(segments, axis=-1)
@@ -66,16 +71,17 @@ class BandMerge:
         self.h = merge_filter(cutoff_hz, sample_rate)
         self._fir = OverlapSave([self.h])
         self.delay = (len(self.h) - 1) // 2
-        self._d = np.zeros((channels, self.delay))  # x - m history, zero before the start
-        self._m = np.zeros((channels, 0))
+        self._d = np.zeros((channels, self.delay), np.float32)  # x - m, zero before the start
+        self._m = np.zeros((channels, 0), np.float32)
 
     def push(self, x: np.ndarray, m: np.ndarray, last: bool = False) -> np.ndarray:
         """Feed aligned input ``x`` and model ``m`` blocks (``[C, n]``); return the merged
         samples that are final (float32 ``[C, k]``; all of them once ``last``)."""
-        self._d = np.concatenate([self._d, x.astype(np.float64) - m], axis=1)
-        self._m = np.concatenate([self._m, m.astype(np.float64)], axis=1)
+        self._d = np.concatenate([self._d, x.astype(np.float32) - m.astype(np.float32)], axis=1)
+        self._m = np.concatenate([self._m, m.astype(np.float32)], axis=1)
         if last:
-            self._d = np.concatenate([self._d, np.zeros((self._d.shape[0], self.delay))], axis=1)
+            pad = np.zeros((self._d.shape[0], self.delay), np.float32)
+            self._d = np.concatenate([self._d, pad], axis=1)
         n = min(self._m.shape[1], self._d.shape[1] - 2 * self.delay)
         if n <= 0:
             return np.zeros((self._m.shape[0], 0), np.float32)
