@@ -137,15 +137,20 @@ def test_fill_streams_exactly() -> None:
     x = lowpass(sloped_noise(2.0, -6.0), SR, CUTOFF, "butter:8").astype(np.float32)
     x[:, SR // 2:] *= 0.1  # the running peak carries over the blocks too
     _, whole = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB).push(x, x, last=True)
-    guard = LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB)
+    streamed = push_in_blocks(LevelGuard(CUTOFF, SR, 2, fill_db=FILL_DB), x, seed=2)
+    np.testing.assert_allclose(streamed, whole, atol=1e-6)
+
+
+def push_in_blocks(guard: LevelGuard, x: np.ndarray, seed: int) -> np.ndarray:
+    """The guard's output for ``x`` (as model and input) pushed in random blocks of 1-9 000."""
     parts, start = [], 0
-    for size in np.random.default_rng(2).integers(1, 9000, 100):
+    for size in np.random.default_rng(seed).integers(1, 9000, 10_000):
         end = min(x.shape[1], start + int(size))
         parts.append(guard.push(x[:, start:end], x[:, start:end], last=end == x.shape[1])[1])
         start = end
         if end == x.shape[1]:
             break
-    np.testing.assert_allclose(np.concatenate(parts, 1), whole, atol=1e-6)
+    return np.concatenate(parts, 1)
 
 
 def test_route_fills_from_its_lowest_cutoff_up() -> None:

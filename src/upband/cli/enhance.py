@@ -98,9 +98,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                 "model's band is fainter than 12 dB (3 after a lossy codec, 6 after another "
                 "sharp cutoff; in quiet passages down to 6, or 3 after a sharp cutoff) under "
                 "the level a "
-                "small network predicts for it from the input (by default it does, from a "
-                "cutoff of 3 kHz up: brighter, at a small cost in SNR, more on music that had "
-                "no band there)")
+                "small network predicts for it from the input, nor bring what is fainter than "
+                "the input's own noise floor up to it (by default it does, from a cutoff of "
+                "3 kHz up: brighter, at a small cost in SNR, more on music that had no band "
+                "there)")
     p.add_argument("--enhance-gentle", action="store_true",
                    help="also enhance an input whose roll-off may be the music's own: as gentle "
                    "as music's, after a trend rising into it, or under 2 kHz (by default "

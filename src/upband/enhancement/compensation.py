@@ -198,8 +198,8 @@ class Compensation:
         self._fir = OverlapSave([fir(r, taps) for r in (curves.gain, curves.weight * curves.gain,
                                                          curves.weight)])
         self.delay = taps // 2
-        self._x = np.zeros((channels, self.delay), np.float32)  # history, zero before the start
-        self._m = np.zeros((channels, self.delay), np.float32)
+        self._x = np.zeros((channels, self.delay))  # history, zero before the start
+        self._m = np.zeros((channels, self.delay))
 
     @property
     def taps(self) -> int:
@@ -217,10 +217,10 @@ class Compensation:
              ) -> tuple[np.ndarray, np.ndarray]:
         """Feed aligned blocks ``x`` and ``m`` (``[C, n]``); return the final compensated
         input and model blocks (float32 ``[C, k]`` each)."""
-        self._x = np.concatenate([self._x, x.astype(np.float32)], axis=1)
-        self._m = np.concatenate([self._m, m.astype(np.float32)], axis=1)
+        self._x = np.concatenate([self._x, x.astype(np.float64)], axis=1)
+        self._m = np.concatenate([self._m, m.astype(np.float64)], axis=1)
         if last:
-            pad = np.zeros((self._x.shape[0], self.delay), np.float32)
+            pad = np.zeros((self._x.shape[0], self.delay))
             self._x = np.concatenate([self._x, pad], axis=1)
             self._m = np.concatenate([self._m, pad], axis=1)
         n = self._x.shape[1] - 2 * self.delay

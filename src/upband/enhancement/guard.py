@@ -35,13 +35,10 @@ does not lower it.
 
 On a quiet 12 s piece low-passed by Chebyshev-I 8 at 11 025 Hz (``tests/
 test_enhance_artefacts.py``), the highest long-term peak of the restored band above 12 kHz
-(4 096-point Welch, against a 41-bin median) of ``upband-arunet-s`` fell from 12.0 to 8.8 dB
-with the first guard (peaks over 6 dB 29 -> 5, for 2.1 dB less added band); ``upband-default``'s
-from 25.9 dB (guard off) to 13.3, to 9.0 once the notch was renewed in every frame of the first
-seconds, and to **5.4** with that median bar for single frames (the 9.0 dB peak was one note's
-copied harmonic, three quarters of its energy in 0.15 s) and a 21-bin tone line (31 before,
-whose median lagged the band's patch steps): on four seeds of the piece 5.4 / 5.2 / 5.4 /
-5.2 dB (seed 0: 9.0 before).
+(4 096-point Welch, against a 41-bin median) of ``upband-default`` fell from 25.9 dB (guard
+off) to 13.3, to 9.0 once the notch was renewed in every frame of the first seconds, and to
+**5.4** with that median bar for single frames (the 9.0 dB peak was one note's copied
+harmonic) and a 21-bin tone line (31 before): on four seeds 5.4 / 5.2 / 5.4 / 5.2 dB.
 
 **The fill** (``fill_db``; on by default, ``upband enhance --no-fill`` turns it off). Where
 the guarded band is fainter than ``fill_db`` under the level the band-level predictor
@@ -51,17 +48,20 @@ level, frame by frame: a soft band that follows the music in time and level, wit
 its own (the same noise in every channel). The predictor gives a low quantile of the band's
 level (the original lies above it four times in five), capped at the reference octave's own
 level; the pipeline fills ``FILL_DB`` under it, ``FILL_LOSSY_DB`` after a lossy codec,
-``FILL_BRICKWALL_DB`` after another sharp shelf (below). A band
-of the right level, even as noise, is what ViSQOL rewards above a cutoff; its error costs SNR
-(docs/results/band-level/README.md). The first fill continued the top octave's own slope
-instead; on the validation split that level erred by 13.1 dB on average (25 % of band-frames
-more than 12 dB too loud), the first predictor's by 9.3 (4.7 %), and the shipped one's,
+``FILL_BRICKWALL_DB`` after another sharp shelf (below). A band of the right level, even as
+noise, is what ViSQOL rewards above a cutoff; its error costs SNR (docs/results/band-level/
+README.md). The first fill continued the top octave's own slope instead; on the validation
+split that level erred by 13.1 dB on average (25 % of band-frames more than 12 dB too
+loud), the first predictor's by 9.3 (4.7 %), and the shipped one's,
 trained on three times the crops, by 8.9 (3.3 % on the rebuilt corpus's validation split,
 where the first one errs by 9.3, 4.3 %). Under 9 kHz a second predictor, trained from 3 kHz
 up, takes over (:func:`~upband.enhancement.bandlevel.shipped`): 10.6 dB (5.6 %) from 3 to
 5 kHz, where the other, which never saw such cutoffs, errs by 18.3 (18.7 %); hence the fill
 from ``FILL_MIN_CUTOFF_HZ`` = 3 kHz. The noise has the band's magnitude in every bin and a
 random phase (``_fill``).
+
+**The noise floor.** With the fill, bins fainter than the input's own noise floor (read under
+the cutoff, at most a 16-bit file's) are brought up to it: :mod:`upband.enhancement.floor`.
 
 **Quiet frames are filled closer.** What the fill costs in SNR is the energy of its error, and
 a frame well under the music's recent loud ones holds little of a file's energy; its band, when
@@ -75,8 +75,7 @@ second, the mean ViSQOL gain rose by 0.04-0.09 in every filter row under 16 kHz 
 0.06 dB of mean SNR; the slower peaks also filled a dark bass sample's decay too loud (ViSQOL
 -0.19 and -0.11 at an 8 kHz cutoff; -0.04 with 12 dB a second, -0.02 before). On the test split
 the mean ViSQOL gain rose in every row the fill reaches (Sulun's unseen filter +0.178 ->
-+0.206; a 16 kHz cutoff and MP3 at 128 kbit/s unchanged), the mean SNR gain fell by at most
-0.022 dB.
++0.206; a 16 kHz cutoff and MP3 at 128 kbit/s unchanged), the mean SNR gain fell <= 0.022 dB.
 
 **After a sharp shelf without holes** (``codec == "brickwall"``) the fill is ``FILL_BRICKWALL_DB``
 under the prediction, and quiet frames come closer down to ``FILL_LOSSY_DB``. Most such shelves
@@ -99,7 +98,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft as sp_fft
 
-from upband.enhancement import bandlevel
+from upband.enhancement import bandlevel, floor
 
 #: STFT size at 44.1 kHz (scaled with the rate to a power of two), hop = N / ``OVERLAP``.
 N_FFT_44K = 2048
@@ -197,12 +196,13 @@ class LevelGuard:
     ``fill_db`` dB under the band-level predictor's level; None: no fill. ``levels``: that
     predictor (the shipped one by default). ``quiet_fill_db``: how close quiet frames may
     come (``QUIET_FILL_DB`` by default; never closer than ``fill_db`` when that is closer).
+    ``floor_fill``: with the fill, the input's own noise floor too (:mod:`~.floor`).
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int, channels: int, *,
                  joint: bool = True, fill_db: float | None = None,
                  levels: bandlevel.BandLevelModel | None = None,
-                 quiet_fill_db: float = QUIET_FILL_DB) -> None:
+                 quiet_fill_db: float = QUIET_FILL_DB, floor_fill: bool = True) -> None:
         self.n = fft_size(sample_rate)
         self.hop = self.n // OVERLAP
         self.window = np.hanning(self.n + 1)[:-1].astype(np.float32)
@@ -249,6 +249,9 @@ class LevelGuard:
         self.cutoff_hz = cutoff_hz
         self.freqs = freqs
         self._rng = np.random.default_rng(0)  # the fill's noise, frame after frame
+        self.floor, self._floor_rng = floor_fill, np.random.default_rng(1)  # and its noise
+        self._group, self._share = (np.zeros(channels, np.intp), channels) if joint else \
+            (np.arange(channels), 1)  # each channel's group; channels in a group's power
         #: per channel group: the reference band's running peak (dB; None before a frame)
         self.peak: list[float | None] = [None] * groups
         self.peak_decay = QUIET_DECAY_DB * self.hop / sample_rate
@@ -329,7 +332,12 @@ class LevelGuard:
         if self.fill is not None:
             have = bands((p_out.sum(axis=0, keepdims=True) if self.joint else p_out)
                          / self.pnorm)
-            self._fill(out[..., kc:], 10 ** (self._fill_level(px, ref_db) / 10) - have)
+            filled = self._fill(out[..., kc:], 10 ** (self._fill_level(px, ref_db) / 10) - have)
+            if self.floor:  # the input's own floor where the band is fainter (floor.py)
+                level = floor.levels(px[..., self.ref.start - lo:kc - lo], ref_db, self._share)
+                self.stats.energy_fill += OVERLAP * floor.add(
+                    out[..., kc:], p_out / self.pnorm + filled[self._group],
+                    level[self._group], OVERLAP * self.pnorm, self._floor_rng)
         return sp_fft.irfft(out, n=self.n, axis=-1, workers=-1) * w / self.norm
 
     def _fill_level(self, px: np.ndarray, ref_db: np.ndarray) -> np.ndarray:
@@ -364,12 +372,12 @@ class LevelGuard:
             self.peak[g] = peak
         return out
 
-    def _fill(self, band: np.ndarray, lacking: np.ndarray) -> None:
+    def _fill(self, band: np.ndarray, lacking: np.ndarray) -> np.ndarray:
         """Add to ``band`` (``[C, K, bins above]``, in place) noise of the power each of its
         1/3-octave bands lacks (``lacking``, ``[G, K, B]`` in the units of the bound; nothing
-        where it is not positive). The noise is the same in every channel (a centred band,
-        like most music's top); each frame's draw follows the last one's, so block boundaries
-        do not change it."""
+        where it is not positive); return the power added to each bin of each channel once
+        overlap-added (``[G, K, bins]``). The noise is the same in every channel (a centred
+        band, like most music's top); each frame's draw follows the last one's."""
         channels, frames, bins = band.shape
         missing = np.repeat(np.maximum(lacking, 0.0), self.counts, axis=-1)
         if self.joint:
@@ -386,6 +394,7 @@ class LevelGuard:
         band += np.sqrt(power) * noise[None]
         # every channel of a group gets the noise
         self.stats.energy_fill += float(np.sum(power) * channels / len(power) / self.pnorm)
+        return missing
 
     def _local_medians(self, power: np.ndarray) -> np.ndarray:
         """The median power of ``power`` (``[G, K, bins above]``) in blocks of ``spike_bins``

@@ -117,8 +117,10 @@ class Settings:
             band-level predictors give it, closer in frames well under the music's recent
             peak (down to ``QUIET_FILL_DB``, 6 dB; 3 after a sharp shelf), where the model's
             band is fainter (:mod:`upband.enhancement.guard`; from a cutoff of
-            ``FILL_MIN_CUTOFF_HZ``, 3 kHz, up). Brighter, at a small cost in SNR, more on a
-            file whose original had no band there (False: as ``upband enhance --no-fill``).
+            ``FILL_MIN_CUTOFF_HZ``, 3 kHz, up), and bring every bin fainter than the input's
+            own noise floor up to it (:mod:`upband.enhancement.floor`). Brighter, at a small
+            cost in SNR, more on a file whose original had no band there (False: as
+            ``upband enhance --no-fill``).
         seed: the noise of a stochastic model (``stochastic = True``, Lattner & Nistal's
             restorer): the same seed gives the same output bit for bit, another seed another
             restoration; deterministic models ignore it.
