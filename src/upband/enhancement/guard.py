@@ -385,9 +385,7 @@ class LevelGuard:
         # every bin of a frame gets the band's magnitude, only the phase is random: a few loud
         # frames (a piece's onsets) carry most of a soft piece's fill, and Gaussian magnitudes
         # would leave their chance peaks in its long-term spectrum
-        angle = self._rng.random((frames, bins), dtype=np.float32) * np.float32(2 * np.pi)
-        noise = np.empty((frames, bins), np.complex64)
-        noise.real, noise.imag = np.cos(angle), np.sin(angle)
+        noise = floor.phasors(self._rng, (frames, bins))
         # noise of power p per bin, overlap-added and analysed again in these frames, has
         # power p / OVERLAP: the amplitude makes up for it
         power = (missing * (OVERLAP * self.pnorm)).astype(np.float32)

@@ -77,8 +77,9 @@ class BandMerge:
     def push(self, x: np.ndarray, m: np.ndarray, last: bool = False) -> np.ndarray:
         """Feed aligned input ``x`` and model ``m`` blocks (``[C, n]``); return the merged
         samples that are final (float32 ``[C, k]``; all of them once ``last``)."""
-        self._d = np.concatenate([self._d, x.astype(np.float32) - m.astype(np.float32)], axis=1)
-        self._m = np.concatenate([self._m, m.astype(np.float32)], axis=1)
+        m = m.astype(np.float32)
+        self._d = np.concatenate([self._d, x.astype(np.float32) - m], axis=1)
+        self._m = np.concatenate([self._m, m], axis=1)
         if last:
             pad = np.zeros((self._d.shape[0], self.delay), np.float32)
             self._d = np.concatenate([self._d, pad], axis=1)
