@@ -11,7 +11,8 @@ from scipy import ndimage, signal
 from upband import audio
 from upband.degrade import lowpass
 from upband.enhancement import enhance
-from upband.enhancement.guard import LevelGuard, _median_line
+from upband.enhancement.guard import LevelGuard
+from upband.enhancement.spectra import median_line, overlap_add, power
 from upband.models.base import WaveModel
 
 SR = 44100
@@ -73,7 +74,31 @@ def test_streaming_equals_one_pass() -> None:
 def test_the_tone_line_is_the_running_median_of_its_neighbours(shape: tuple[int, ...]) -> None:
     level = np.random.default_rng(sum(shape)).standard_normal(shape)
     expected = ndimage.median_filter(level, size=(1, 1, 31), mode="nearest")
-    assert np.array_equal(_median_line(level, 31), expected)
+    assert np.array_equal(median_line(level, 31), expected)
+
+
+@pytest.mark.parametrize(("frames", "offset"), [(37, 0), (1, 3), (128, 700)])
+def test_overlap_add_equals_adding_frame_by_frame(frames: int, offset: int) -> None:
+    rng = np.random.default_rng(frames)
+    n, hop = 64, 16
+    synth = rng.standard_normal((2, frames, n))
+    before = rng.standard_normal((2, offset + (frames - 1) * hop + n + 5))
+    expected = before.copy()
+    for k in range(frames):
+        expected[:, offset + k * hop:offset + k * hop + n] += synth[:, k]
+    out = before.copy()
+    overlap_add(out[:, offset:], synth, hop)  # into a view, as the guard does
+    assert np.array_equal(out, expected)  # the same sums in the same order: bit for bit
+
+
+def test_bin_power_of_complex_frames() -> None:
+    rng = np.random.default_rng(3)
+    spec = (rng.standard_normal((2, 5, 40)) + 1j * rng.standard_normal((2, 5, 40)))
+    spec = spec.astype(np.complex64)[..., 7:]  # a slice, as the guard passes
+    expected = np.abs(spec.astype(np.complex128)) ** 2
+    np.testing.assert_allclose(power(spec, False), expected, rtol=1e-6)
+    np.testing.assert_allclose(power(spec, True), expected.sum(0, keepdims=True), rtol=1e-6)
+    assert power(spec, True).shape == (1, 5, 33) and power(spec, False).dtype == np.float32
 
 
 @pytest.mark.parametrize("bins", [513, 45, 10])

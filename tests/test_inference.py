@@ -117,9 +117,10 @@ def test_streamed_blocks_and_batches_equal_one_push() -> None:
 
 def test_the_file_driver_runs_the_model_a_block_ahead_with_the_same_output(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # enhance_file runs the model of the next block in a second thread while this block is
-    # guarded, merged and written: what comes out is what pushing block by block gives, and an
-    # error in either thread comes out of the driver
+    # enhance_file runs the model and the compensation of the next blocks (up to
+    # AHEAD_BLOCKS) in a second thread while this block is guarded, merged and written: what
+    # comes out is what pushing block by block gives, and an error in either thread comes out
+    # of the driver
     from upband.enhancement import files
     from upband.enhancement.pipeline import Pipeline, choose_route
     from upband.enhancement.settings import Settings

@@ -17,7 +17,7 @@ from upband.enhancement.chunking import ChunkRunner, run_chunked
 from upband.enhancement.pipeline import model_stage
 from upband.enhancement.settings import Settings
 from upband.errors import ModelError
-from upband.models import build_model
+from upband.models import build_model, stft_restore
 from upband.models.stft_restore import cap_tones, estimate_cutoff, patch_sources
 from upband.states import load_model, load_pretrained
 from upband.train.data import collate_pairs
@@ -265,3 +265,25 @@ def test_the_bins_under_the_cutoff_are_not_computed_and_would_change_nothing(
         d = outs[0][i].numpy() - x[i].numpy()
         assert band_power(d, cut + 500, 20_000) > 1e-3 * band_power(x[i].numpy(), cut + 500,
                                                                      20_000)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_inference_runs_the_body_in_bfloat16_only_where_the_cpu_has_it(
+        monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    model = load_pretrained("upband-default").eval()
+    x = torch.from_numpy(lowpassed_noise(8000.0, seconds=1.0))[None]
+    monkeypatch.setattr(stft_restore, "BF16_BODY", False)
+    with torch.inference_mode():
+        reference = model(x, 8000.0) - x  # the band the model adds, all in float32
+    monkeypatch.setattr(stft_restore, "BF16_BODY", True)
+    monkeypatch.setattr(stft_restore, "native_bf16", lambda: native)
+    with torch.inference_mode():
+        added = model(x, 8000.0) - x
+    with torch.enable_grad():  # training: float32 whatever the CPU
+        assert torch.equal(model(x, 8000.0).detach() - x, reference)
+    assert float(reference.square().sum()) > 1e-3 * float(x.square().sum())  # a real band
+    error = float((added - reference).square().sum() / reference.square().sum())
+    if native:  # a bfloat16 body: not the same numbers, the same band to far under -40 dB
+        assert 0 < error < 1e-4
+    else:
+        assert error == 0

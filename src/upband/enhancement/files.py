@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,8 @@ from upband.models.base import WaveModel
 
 #: Input blocks read per step, in seconds of input audio.
 READ_SECONDS = 10.0
+#: How many blocks the model's thread may run ahead of the guard, merge and writing.
+AHEAD_BLOCKS = 2
 
 
 @dataclass
@@ -234,23 +237,25 @@ def _read_blocks(src: Path, info: audio.AudioInfo) -> Iterator[tuple[np.ndarray,
 def _pushed(pipe: Pipeline, blocks: Iterator[tuple[np.ndarray, bool]]
             ) -> Iterator[tuple[np.ndarray, int, bool]]:
     """``(output, input frames, last)`` for each ``(block, last)`` of ``blocks`` through
-    ``pipe``: the same as :meth:`Pipeline.push` block by block, but the first half of the next
-    block (resampling and the model, :meth:`Pipeline.front`) runs in a second thread while this
-    block's second half (compensation, guard, merge: NumPy on one core) and the caller's
-    writing run here. Reading stays in this thread; an error in either half is raised here,
-    after the other thread's block is done."""
+    ``pipe``: the same as :meth:`Pipeline.push` block by block, but the first half of each
+    block (resampling, the model and the compensation, :meth:`Pipeline.front`) runs in a second
+    thread, up to ``AHEAD_BLOCKS`` blocks ahead of the second half (guard and merge: NumPy on
+    one core) and the caller's writing, which run here. Reading stays in this thread; an error
+    in either half is raised here, after the other thread's blocks are done."""
     with ThreadPoolExecutor(1, thread_name_prefix="upband-model") as pool:
-        pending: Future[tuple[np.ndarray, np.ndarray | None]] | None = None
-        ahead: tuple[int, bool] = (0, False)
+        queue: deque[tuple[Future[tuple[np.ndarray, np.ndarray | None]], int, bool]] = deque()
+
+        def oldest() -> tuple[np.ndarray, int, bool]:
+            job, frames, last = queue.popleft()
+            x, m = job.result()
+            return pipe.back(x, m, last=last), frames, last
+
         for block, last in blocks:
-            job = pool.submit(pipe.front, block, last)
-            if pending is not None:
-                x, m = pending.result()
-                yield pipe.back(x, m, last=ahead[1]), ahead[0], ahead[1]
-            pending, ahead = job, (block.shape[1], last)
-        if pending is not None:
-            x, m = pending.result()
-            yield pipe.back(x, m, last=ahead[1]), ahead[0], ahead[1]
+            queue.append((pool.submit(pipe.front, block, last), block.shape[1], last))
+            if len(queue) > AHEAD_BLOCKS:
+                yield oldest()
+        while queue:
+            yield oldest()
 
 
 def _write_output(src: Path, dst: Path, make_pipeline: Callable[[], Pipeline],

@@ -98,7 +98,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft as sp_fft
 
-from upband.enhancement import bandlevel, floor
+from upband.enhancement import bandlevel, floor, spectra
 
 #: STFT size at 44.1 kHz (scaled with the rate to a power of two), hop = N / ``OVERLAP``.
 N_FFT_44K = 2048
@@ -277,9 +277,7 @@ class LevelGuard:
             for start in range(0, frames, STEP_FRAMES):  # bounded temporaries, same result
                 synth = self._frames(fx[:, start:start + STEP_FRAMES],
                                      fm[:, start:start + STEP_FRAMES])
-                for k in range(synth.shape[1]):
-                    at = (start + k) * self.hop
-                    ola[:, at:at + self.n] += synth[:, k]
+                spectra.overlap_add(ola[:, start * self.hop:], synth, self.hop)
             y, self._ola = ola[:, :frames * self.hop], ola[:, frames * self.hop:]
             self._x = self._x[:, frames * self.hop:]
             self._m = self._m[:, frames * self.hop:]
@@ -298,14 +296,14 @@ class LevelGuard:
         w, kc, lo = self.window, self.kc, self.read_from
         spec_x = sp_fft.rfft(fx * w, axis=-1, workers=-1)
         out = sp_fft.rfft(fm * w, axis=-1, workers=-1)
-        px = _power(spec_x[..., lo:], self.joint) / self.pnorm  # bins from the lower octave up
+        px = spectra.power(spec_x[..., lo:], self.joint) / self.pnorm  # the lower octave up
         ref_db = 10 * np.log10(px[..., self.ref.start - lo:kc - lo].mean(axis=-1) + _EPS)
         low_db = 10 * np.log10(px[..., self.low.start - lo:self.low.stop - lo].mean(axis=-1)
                                + _EPS)  # [G, K]
         slopes = self._slopes(ref_db, low_db - ref_db)
         spec_m = out[..., kc:]
         added = spec_m - spec_x[..., kc:]
-        pd = _power(added, self.joint) / self.pnorm  # [G, K, bins above]
+        pd = spectra.power(added, self.joint) / self.pnorm  # [G, K, bins above]
 
         def bands(p: np.ndarray) -> np.ndarray:
             return np.add.reduceat(p, self.starts, axis=-1) / self.counts
@@ -322,12 +320,12 @@ class LevelGuard:
         bar = self._local_medians(guarded)
         spike = np.minimum(1.0, np.sqrt(PEAK * bar / (guarded + _EPS)))
         gains = level_gain * spike * self._notches(guarded * spike ** 2)
-        self.stats.energy_in += float(np.sum(_power(spec_m, False)) / self.pnorm)
+        self.stats.energy_in += float(np.sum(spectra.power(spec_m, False)) / self.pnorm)
         out[..., kc:] = spec_x[..., kc:] + gains * added
         self.stats.frames += fx.shape[1]
         kept = (pd * gains ** 2).sum(axis=(0, 2))  # what it lowered: the bound, spikes, tones
         self.stats.limited_frames += int(np.sum(kept < pd.sum(axis=(0, 2)) * (1 - 1e-6)))
-        p_out = _power(out[..., kc:], False)  # [C, K, bins above]
+        p_out = spectra.power(out[..., kc:], False)  # [C, K, bins above]
         self.stats.energy_out += float(np.sum(p_out) / self.pnorm)
         if self.fill is not None:
             have = bands((p_out.sum(axis=0, keepdims=True) if self.joint else p_out)
@@ -430,7 +428,7 @@ class LevelGuard:
             self._tone_frames += 1
         # the lines of all renewed frames in one call (each row on its own: the same values)
         level = 10 * np.log10(longterm[:, renew] + _EPS)
-        line = _median_line(level, self.tone_bins)
+        line = spectra.median_line(level, self.tone_bins)
         notches = 10 ** (-np.maximum(level - line - TONE_DB, 0.0) / 20)
         out = np.empty(power.shape)
         j = 0
@@ -455,28 +453,6 @@ class LevelGuard:
                 out[g, k] = slope if slope is not None else SLOPE_RANGE[1]
             state[g] = slope
         return out
-
-
-def _median_line(level: np.ndarray, width: int) -> np.ndarray:
-    """The median of every ``width`` (odd) neighbouring values along the last axis of ``[G,
-    K, bins]``, the edges repeated (``ndimage.median_filter``'s ``"nearest"``, a few times
-    faster here); a few frames at a time, so the windows' copy stays near 16 MB."""
-    half = width // 2
-    padded = np.pad(level, [(0, 0), (0, 0), (half, half)], mode="edge")
-    out = np.empty(level.shape)
-    step = max(1, (1 << 21) // max(1, level.shape[0] * level.shape[2] * width))
-    for k in range(0, level.shape[1], step):
-        windows = np.lib.stride_tricks.sliding_window_view(padded[:, k:k + step], width, axis=-1)
-        out[:, k:k + step] = np.partition(windows, half, axis=-1)[..., half]
-    return out
-
-
-def _power(spec: np.ndarray, joint: bool) -> np.ndarray:
-    """``|spec|^2`` of ``[C, K, F]`` bins, summed over the channels when ``joint``."""
-    parts = np.ascontiguousarray(spec)
-    parts = parts.view(parts.real.dtype)  # re, im interleaved
-    p = np.einsum("...i,...i->...", parts.reshape(*spec.shape, 2), parts.reshape(*spec.shape, 2))
-    return p.sum(axis=0, keepdims=True) if joint else p
 
 
 def _bands(freqs: np.ndarray, kc: int, cutoff_hz: float

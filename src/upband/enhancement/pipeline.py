@@ -284,8 +284,9 @@ class Pipeline:
 
     def front(self, block: np.ndarray, last: bool = False
               ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The first half of :meth:`push`: the input at the output rate and the model's
-        output (None on a pass-through route), not yet aligned with each other."""
+        """The first half of :meth:`push`: resampling, the model and the roll-off
+        compensation; returns the input at the output rate and the model's output (None on a
+        pass-through route), aligned with each other where the route merges them."""
         x = self._direct.process(block, last=last)
         if self._stage is None:
             return x, None
@@ -294,15 +295,8 @@ class Pipeline:
         if last:  # two roundings (in -> model -> out rate) can miss the exact length by one
             total = self._direct.frames_out
             m = audio.fit_length(m, max(0, total - (self._from_model.frames_out - m.shape[1])))
-        return x, m
-
-    def back(self, x: np.ndarray, m: np.ndarray | None, last: bool = False) -> np.ndarray:
-        """The second half of :meth:`push`: compensation, level guard and merge of what
-        :meth:`front` gave, in the same order."""
-        if m is None:
-            return x
         if self._merge is None:
-            return m
+            return x, m
         self._x = np.concatenate([self._x, x], axis=1)
         self._m = np.concatenate([self._m, m], axis=1)
         n = min(self._x.shape[1], self._m.shape[1])
@@ -310,6 +304,15 @@ class Pipeline:
         self._x, self._m = self._x[:, n:], self._m[:, n:]
         if self.compensation is not None:
             x, m = self.compensation.push(x, m, last=last)
+        return x, m
+
+    def back(self, x: np.ndarray, m: np.ndarray | None, last: bool = False) -> np.ndarray:
+        """The second half of :meth:`push`: level guard and merge of what :meth:`front` gave,
+        in the same order."""
+        if m is None:
+            return x
+        if self._merge is None:
+            return m
         if self.guard is not None:
             x, m = self.guard.push(x, m, last=last)
         return self._merge.push(x, m, last=last)

@@ -43,6 +43,10 @@ bin at or above ``f_c``::
 ``x`` (up to the STFT round trip, ~1e-7). **Do no harm** below the cutoff holds by
 construction (the pipeline's merge keeps the input there anyway).
 
+**Precision**: at inference on a CPU that multiplies bfloat16 natively (:func:`native_bf16`)
+the ConvNeXt body runs in bfloat16 (:data:`BF16_BODY`), the rest in float32; training is
+float32 throughout.
+
 **Chunking**: the stride is ``hop``, so chunk cores start on the frame grid and a chunked run
 equals one pass (the receptive field covers the frames that see a sample).
 
@@ -51,6 +55,7 @@ How it compares with ``arunet-s`` at equal CPU time: ``docs/results/bakeoff/READ
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -126,6 +131,24 @@ def cap_tones(patch: Tensor, peak_db: float | None) -> Tensor:
     log_level = average_bins(torch.log(power + _FLOOR), _CAP_BINS)
     cap = torch.exp(log_level) * (_GEOMETRIC_TO_MEAN * 10 ** (peak_db / 10))
     return patch * torch.sqrt(torch.clamp(cap / (power + _FLOOR), max=1.0))
+
+
+#: Whether inference runs the ConvNeXt body in bfloat16 on a CPU that multiplies it natively
+#: (:func:`native_bf16`). The body is nearly all of the network's multiplications and half of
+#: its time on a CPU; in bfloat16 on such a CPU it takes half as long, and the restored band
+#: moves far below what anyone hears or the metrics see (docs/models/upband-default.md).
+#: Training, gradients and other CPUs keep float32.
+BF16_BODY = True
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this machine's CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX): elsewhere
+    PyTorch emulates it, slower than float32."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a PyTorch without these probes: float32
+        return False
 
 
 class _Block(nn.Module):
@@ -219,7 +242,9 @@ class STFTRestorer(WaveModel):
         mask = above.float()[:, None, :, None].expand(batch, chans, self.bins, frames)
         stacked = torch.cat([features, mask], dim=2).reshape(batch, -1, frames)
         h = self.inp(torch.cat([stacked, level / 10.0], dim=1))
-        h = self.norm(self.body(h).transpose(1, 2)).transpose(1, 2)
+        with torch.autocast("cpu", torch.bfloat16, enabled=self._bf16_body(x)):
+            h = self.body(h)
+        h = self.norm(h.float().transpose(1, 2)).transpose(1, 2)
         # only the bins from just under the batch's lowest cutoff bin on are computed: those
         # above it, and the neighbours their averages read (the same values as all bins give)
         lo = 0 if x.device.type == "meta" else self._first_bin(kc)
@@ -240,6 +265,12 @@ class STFTRestorer(WaveModel):
         y = torch.istft(added, self.n_fft, self.hop, window=self.window, center=True,
                         length=length)
         return y.reshape(batch, chans, length).to(x.dtype)
+
+    def _bf16_body(self, x: Tensor) -> bool:
+        """Whether the ConvNeXt body runs in bfloat16: at inference on a CPU that multiplies
+        bfloat16 natively (see :data:`BF16_BODY`)."""
+        return BF16_BODY and x.device.type == "cpu" and not torch.is_grad_enabled() and \
+            native_bf16()
 
     def _first_bin(self, cutoff_bin: Tensor) -> int:
         """The first bin the output layer computes for a batch with these cutoff bins."""

@@ -1,0 +1,41 @@
+"""Array helpers of the level guard's STFT frames (:mod:`upband.enhancement.guard`): bin
+powers, overlap-add and a running median along the bins, each faster than the obvious NumPy
+call on the guard's shapes (these are most of the time it spends outside its FFTs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["median_line", "overlap_add", "power"]
+
+
+def median_line(level: np.ndarray, width: int) -> np.ndarray:
+    """The median of every ``width`` (odd) neighbouring values along the last axis of ``[G,
+    K, bins]``, the edges repeated (``ndimage.median_filter``'s ``"nearest"``, a few times
+    faster here); a few frames at a time, so the windows' copy stays near 16 MB."""
+    half = width // 2
+    padded = np.pad(level, [(0, 0), (0, 0), (half, half)], mode="edge")
+    out = np.empty(level.shape)
+    step = max(1, (1 << 21) // max(1, level.shape[0] * level.shape[2] * width))
+    for k in range(0, level.shape[1], step):
+        windows = np.lib.stride_tricks.sliding_window_view(padded[:, k:k + step], width, axis=-1)
+        out[:, k:k + step] = np.partition(windows, half, axis=-1)[..., half]
+    return out
+
+
+def overlap_add(out: np.ndarray, frames: np.ndarray, hop: int) -> None:
+    """Add ``[C, K, n]`` ``frames`` to ``out`` (``[C, >= (K - 1) hop + n]``) at every ``hop``
+    (``n`` a multiple of it): one sum per hop-long piece of a frame, in the order a loop over
+    the frames adds them."""
+    channels, count, n = frames.shape
+    pieces = frames.reshape(channels, count, n // hop, hop)
+    segments = out[:, :(count - 1 + n // hop) * hop].reshape(channels, -1, hop)
+    for j in reversed(range(n // hop)):  # a segment gets its earliest frame's last piece first
+        segments[:, j:j + count] += pieces[:, :, j]
+
+
+def power(spec: np.ndarray, joint: bool) -> np.ndarray:
+    """``|spec|^2`` of ``[C, K, F]`` bins, summed over the channels when ``joint``."""
+    p = np.square(spec.real)
+    p += np.square(spec.imag)
+    return p.sum(axis=0, keepdims=True) if joint else p
