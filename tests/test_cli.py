@@ -110,7 +110,7 @@ def test_presets_listing(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and names == ["sulun-single", "sulun-multi", "sulun-unseen", "tdpr",
                                    "kuleshov-r2", "kuleshov-r4", "kuleshov-r6", "lattner-mp3",
                                    "lattner-mp3-16", "lattner-mp3-32", "lattner-mp3-64",
-                                   "versatile"]
+                                   "versatile", "versatile-codecs"]
 
 
 def test_degrade_never_overwrites_without_force(capsys: pytest.CaptureFixture[str],

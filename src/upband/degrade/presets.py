@@ -321,6 +321,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                 tuple(b for b in MP3_BITRATES if 16 <= b <= 128))}),
             Option(0.15, "codec", {"codec": "opus", "bitrate_kbps": Choice(
                 (16, 24, 32, 48, 64, 96, 128))}))),
+    Preset("versatile-codecs",
+           "versatile's codecs alone: MP3 or Opus (equally likely) at 16-128 kbit/s",
+           "upband: what the level guard's fill after a lossy codec is trained on",
+           (Option(0.5, "codec", {"codec": "mp3", "bitrate_kbps": Choice(
+                tuple(b for b in MP3_BITRATES if 16 <= b <= 128))}),
+            Option(0.5, "codec", {"codec": "opus", "bitrate_kbps": Choice(
+                (16, 24, 32, 48, 64, 96, 128))}))),
 )}
 
 
