@@ -89,6 +89,9 @@ def test_overlap_add_equals_adding_frame_by_frame(frames: int, offset: int) -> N
     out = before.copy()
     overlap_add(out[:, offset:], synth, hop)  # into a view, as the guard does
     assert np.array_equal(out, expected)  # the same sums in the same order: bit for bit
+    strided = np.zeros((2, 3 * n))
+    overlap_add(strided[:, ::2], synth[:, :1], hop)  # a strided view gets the sums too
+    assert np.array_equal(strided[:, :2 * n:2], synth[:, 0]) and not strided[:, 1::2].any()
 
 
 def test_bin_power_of_complex_frames() -> None:

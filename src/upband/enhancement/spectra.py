@@ -25,11 +25,12 @@ def median_line(level: np.ndarray, width: int) -> np.ndarray:
 
 def overlap_add(out: np.ndarray, frames: np.ndarray, hop: int) -> None:
     """Add ``[C, K, n]`` ``frames`` to ``out`` (``[C, >= (K - 1) hop + n]``) at every ``hop``
-    (``n`` a multiple of it): one sum per hop-long piece of a frame, in the order a loop over
-    the frames adds them."""
+    (``n`` a multiple of it), in place: one vectorised sum per position of a hop-long piece
+    within a frame, in the order a loop over the frames adds them (bit for bit the same)."""
     channels, count, n = frames.shape
     pieces = frames.reshape(channels, count, n // hop, hop)
     segments = out[:, :(count - 1 + n // hop) * hop].reshape(channels, -1, hop)
+    # (splitting an axis is always a view of ``out``: the sums land in it)
     for j in reversed(range(n // hop)):  # a segment gets its earliest frame's last piece first
         segments[:, j:j + count] += pieces[:, :, j]
 
