@@ -54,11 +54,15 @@ def main(argv: list[str] | None = None) -> int:
             found = detect_bandwidth(degrade_apply(clean, sr, draw(cond, item.id, args.seed, sr)),
                                      sr)
             verdict = "full band" if found.full_band else found.codec
+            # the fitted trend into the cutoff (dB per octave; a resonance rises fast)
+            slope = found.rolloff.slope_db if found.rolloff is not None else float("nan")
             counts[cond.name][verdict] += 1
             rows.append({"file": item.id, "condition": cond.name, "verdict": verdict,
                          "cutoff_hz": round(found.cutoff_hz), "hole_excess": found.hole_excess,
-                         "fit_error_db": found.fit_error_db})
-            print(f"{cond.name:10s} {verdict:9s} {found.cutoff_hz:7.0f} Hz  {item.id}", flush=True)
+                         "fit_error_db": found.fit_error_db, "slope_db": slope,
+                         "own_rolloff": found.own_rolloff})
+            print(f"{cond.name:10s} {verdict:9s} {found.cutoff_hz:7.0f} Hz  trend "
+                  f"{slope:+6.1f} dB/oct  {item.id}", flush=True)
     for name, c in counts.items():
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
     if args.json:

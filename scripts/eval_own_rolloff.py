@@ -25,24 +25,40 @@ from pathlib import Path
 import numpy as np
 
 from upband.analysis import Bandwidth, detect_bandwidth
-from upband.analysis.bandwidth import OWN_MIN_CUTOFF_HZ
+from upband.analysis.bandwidth import OWN_MIN_CUTOFF_HZ, OWN_SLOPE_DB
 from upband.degrade.presets import apply
 from upband.enhancement import enhance, load_enhancer
 from upband.errors import SpecError
 from upband.evaluate.protocols import draw
 from upband.evaluate.runner import State, find_items, load_reference, make_config
+from upband.metrics.perceptual import visqol
 
 CONDITIONS = (("sulun", "seen"), ("sulun", "unseen"), ("versatile", "lp4k"),
               ("versatile", "lp8k"), ("versatile", "lp11k"))
+#: ``--codecs``: the codec conditions of ``versatile``
+CODEC_CONDITIONS = (("versatile", "mp3-32k"), ("versatile", "mp3-64k"),
+                    ("versatile", "mp3-128k"))
 
 
-def reason(found: Bandwidth) -> str:
-    """Why the roll-off is taken for the music's own (module doc), or ``""`` if it is not."""
+def reason(found: Bandwidth, codecs: bool = False) -> str:
+    """Why the roll-off is taken for the music's own (module doc), or ``""`` if it is not;
+    ``codecs``: only a trend rising into a codec's shelf (``"rising"``)."""
+    if codecs:
+        return "rising" if found.codec != "none" and not found.full_band and \
+            found.rolloff is not None and found.rolloff.slope_db > OWN_SLOPE_DB else ""
     if not found.own_rolloff:
         return ""
     if found.gentle:
         return "gentle"
     return "low" if found.cutoff_hz < OWN_MIN_CUTOFF_HZ else "rising"
+
+
+def delta_visqol(ref: np.ndarray, est: np.ndarray, low: np.ndarray, sr: int) -> float | str:
+    """ViSQOL of ``est`` less that of ``low`` (``""``: too short for ViSQOL)."""
+    try:
+        return round(float(visqol(ref, est, sr)) - float(visqol(ref, low, sr)), 3)
+    except SpecError:
+        return ""
 
 
 def snr(ref: np.ndarray, est: np.ndarray) -> float:
@@ -57,8 +73,12 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--limit", type=int, default=0, help="at most this many files, drawn at "
                    "random (seed 0); 0: all")
+    p.add_argument("--codecs", action="store_true", help="the MP3 conditions of versatile "
+                   "instead, where a trend rises steeply into a codec's shelf")
+    p.add_argument("--visqol", action="store_true", help="ΔViSQOL too (needs upband[visqol])")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args()
+    conditions = CODEC_CONDITIONS if args.codecs else CONDITIONS
     data = find_items(args.corpus, args.split)
     items = data.items
     if 0 < args.limit < len(items):
@@ -66,7 +86,7 @@ def main() -> int:
         items = [items[i] for i in sorted(keep)]
     states = {name: State(make_config(name, limit_seconds=args.seconds, visqol=False,
                                       corpus=data.corpus, device="cpu"))
-              for name in {n for n, _ in CONDITIONS}}
+              for name in {n for n, _ in conditions} | {"sulun"}}
     model = load_enhancer(device="cpu")  # the default model, loaded (and checked) once
     rows, inputs = [], 0
     for item in items:
@@ -75,14 +95,14 @@ def main() -> int:
         except SpecError as e:  # too short or silent: not scored, as upband evaluate does
             print(f"skipped: {e}", flush=True)
             continue
-        for name, cond_name in CONDITIONS:
+        for name, cond_name in conditions:
             state = states[name]
             cond = next(c for c in state.protocol.conditions if c.name == cond_name)
             sr = state.protocol.sample_rate
             low = apply(clean, sr, draw(cond, item.id, 0, sr))
             found = detect_bandwidth(low, sr)
             inputs += 1
-            why = reason(found)
+            why = reason(found, args.codecs)
             if not why:
                 continue
             restored, _ = enhance(low, sr, model, bandwidth=found, pass_gentle=False,
@@ -91,18 +111,20 @@ def main() -> int:
                          "template": found.template, "cutoff_hz": round(found.cutoff_hz),
                          "trend_db_per_octave": round(found.rolloff.slope_db, 1)
                          if found.rolloff else "",
-                         "restored_delta_snr": round(snr(clean, restored) - snr(clean, low), 3)})
+                         "restored_delta_snr": round(snr(clean, restored) - snr(clean, low), 3),
+                         "restored_delta_visqol": delta_visqol(clean, restored, low, sr)
+                         if args.visqol else ""})
             print(" ".join(str(v) for v in rows[-1].values()), flush=True)
     args.output.mkdir(parents=True, exist_ok=True)
     fields = ["file", "condition", "reason", "template", "cutoff_hz", "trend_db_per_octave",
-              "restored_delta_snr"]
+              "restored_delta_snr", "restored_delta_visqol"]
     with open(args.output / "per_file.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     lines = [f"# Roll-offs taken for the music's own, {args.split} split of "
              f"{Path(args.corpus).name}", "",
-             f"{len(items)} files x {len(CONDITIONS)} low-pass conditions ({inputs} inputs, "
+             f"{len(items)} files x {len(conditions)} conditions ({inputs} inputs, "
              f"first {args.seconds:g} s); `scripts/eval_own_rolloff.py`. ΔSNR (dB) of the "
              "default pipeline had it restored them (`--enhance-gentle`) over the input, which "
              "is what `upband enhance` returns for them.", "",
