@@ -21,6 +21,7 @@ import argparse
 import csv
 import statistics
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,34 @@ def delta_visqol(ref: np.ndarray, est: np.ndarray, low: np.ndarray, sr: int) -> 
 def snr(ref: np.ndarray, est: np.ndarray) -> float:
     err = float(np.sum((ref.astype(np.float64) - est) ** 2))
     return 10 * np.log10(float(np.sum(ref.astype(np.float64) ** 2)) / max(err, 1e-20))
+
+
+def summary(rows: list[dict[str, Any]], what: str, scope: str) -> list[str]:
+    """The README's lines: per reason, the inputs and what restoring them would do."""
+    lines = [f"# Roll-offs taken for the music's own, {what}", "",
+             f"{scope}; `scripts/eval_own_rolloff.py`. ΔSNR (dB) and, where scored, ΔViSQOL of "
+             "the default pipeline had it restored them (`--enhance-gentle`) over the input, "
+             "which is what `upband enhance` returns for them.", "",
+             "| reason | inputs | mean ΔSNR if restored | worst | below −0.3 dB | "
+             "mean ΔViSQOL (scored) | below −0.1 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for why in ("gentle", "rising", "low"):
+        values = [float(r["restored_delta_snr"]) for r in rows if r["reason"] == why]
+        scores = [float(r["restored_delta_visqol"]) for r in rows
+                  if r["reason"] == why and r["restored_delta_visqol"] != ""]
+        row = f"| {why} | {len(values)} | "
+        if values:
+            row += (f"{statistics.fmean(values):+.2f} | {min(values):+.2f} | "
+                    f"{sum(v < -0.3 for v in values)} | ")
+        else:
+            row += " | | | "
+        if scores:
+            row += (f"{statistics.fmean(scores):+.3f} ({len(scores)}) | "
+                    f"{sum(v < -0.1 for v in scores)} |")
+        else:
+            row += " | |"
+        lines.append(row)
+    return lines
 
 
 def main() -> int:
@@ -122,21 +151,10 @@ def main() -> int:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    lines = [f"# Roll-offs taken for the music's own, {args.split} split of "
-             f"{Path(args.corpus).name}", "",
-             f"{len(items)} files x {len(conditions)} conditions ({inputs} inputs, "
-             f"first {args.seconds:g} s); `scripts/eval_own_rolloff.py`. ΔSNR (dB) of the "
-             "default pipeline had it restored them (`--enhance-gentle`) over the input, which "
-             "is what `upband enhance` returns for them.", "",
-             "| reason | inputs | mean ΔSNR if restored | worst | below −0.3 dB |",
-             "|---|---:|---:|---:|---:|"]
-    for why in ("gentle", "rising", "low"):
-        values = [r["restored_delta_snr"] for r in rows if r["reason"] == why]
-        if values:
-            lines.append(f"| {why} | {len(values)} | {statistics.fmean(values):+.2f} | "
-                         f"{min(values):+.2f} | {sum(v < -0.3 for v in values)} |")
-        else:
-            lines.append(f"| {why} | 0 | | | |")
+    lines = summary(rows, f"{args.split} split of {Path(args.corpus).name}",
+                    f"{len(items)} files x {len(conditions)} "
+                    f"{'codec' if args.codecs else 'low-pass'} conditions ({inputs} inputs, "
+                    f"first {args.seconds:g} s)")
     (args.output / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -133,6 +133,25 @@ def test_a_resonance_rising_into_its_roll_off_is_the_instruments_own() -> None:
     assert not np.array_equal(y, hats)
 
 
+def test_a_resonance_a_codecs_shelf_ends_is_the_instruments_own_too() -> None:
+    # the same resonance through LAME at 32 kbit/s: the encoder's shelf (with its holes)
+    # lands on the resonance's fall, over the same steeply rising trend
+    coded = mp3(shaped_noise(24.0, 6000.0, 30.0), SR, 32)
+    found = detect_bandwidth(coded, SR)
+    assert found.codec == "lossy" and found.rolloff is not None and found.rolloff.slope_db > 16
+    assert found.own_rolloff and "may be the instrument's own" in found.summary()
+    y, rate = enhance(coded, SR, model=UNITTEST_MODEL, device="cpu")
+    assert rate == SR and np.array_equal(y, coded)
+    # music with a level or gently rising top through the same codec is restored
+    for slope in (0.0, 8.0):
+        coded = mp3(shaped_noise(slope), SR, 32)
+        found = detect_bandwidth(coded, SR)
+        assert found.codec == "lossy" and not found.own_rolloff
+        assert "looks like a lossy codec" in found.summary()
+        y, _ = enhance(coded, SR, model=UNITTEST_MODEL, device="cpu")
+        assert not np.array_equal(y, coded)
+
+
 def test_a_roll_off_under_2_khz_is_the_instruments_own(music: np.ndarray) -> None:
     kick = lowpass(shaped_noise(0.0), SR, 1200.0, "butter:12")
     found = detect_bandwidth(kick, SR)

@@ -92,15 +92,16 @@ class Bandwidth:
     @property
     def own_rolloff(self) -> bool:
         """The roll-off may be the music's own, not a filter's or a codec's: gentle
-        (:attr:`gentle`), or, with no codec's shelf, below ``OWN_MIN_CUTOFF_HZ`` or after a
-        trend rising faster than ``OWN_SLOPE_DB`` per octave (module doc). Enhancement passes
-        such an input through by default."""
+        (:attr:`gentle`), after a trend rising faster than ``OWN_SLOPE_DB`` per octave (a
+        resonance, also where a codec's shelf ends it), or, with no codec's shelf, below
+        ``OWN_MIN_CUTOFF_HZ`` (module doc). Enhancement passes such an input through by
+        default."""
         if self.gentle:
             return True
-        if self.silent or self.full_band or self.codec != "none":
+        if self.silent or self.full_band:
             return False
         rising = self.rolloff is not None and self.rolloff.slope_db > OWN_SLOPE_DB
-        return rising or self.cutoff_hz < OWN_MIN_CUTOFF_HZ
+        return rising or (self.codec == "none" and self.cutoff_hz < OWN_MIN_CUTOFF_HZ)
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -113,6 +114,9 @@ class Bandwidth:
             return "silent"
         if self.full_band:
             return "full band"
+        if self.codec != "none" and self.own_rolloff:  # a resonance the shelf ends
+            return (f"band-limited at {self.cutoff_hz / 1000:.1f} kHz, a sharp shelf after a "
+                    "steeply rising spectrum: may be the instrument's own")
         kind = {"lossy": ", sharp shelf with spectral holes: looks like a lossy codec",
                 "brickwall": ", sharp shelf: resampled or brick-wall filtered",
                 "none": (", gentle roll-off: may be the music's own" if self.gentle else
