@@ -13,6 +13,10 @@ worst ΔSNR, how many lose more than 0.3 dB) to ``-o``:
 
     python scripts/eval_own_rolloff.py --corpus CORPUS --split train --limit 200 \\
         -o docs/results/own-rolloff/train
+
+``--codecs`` takes the MP3 conditions of ``versatile`` instead and scores the inputs whose
+trend rises steeply into a codec's shelf (a resonance the shelf ends); ``--visqol`` adds
+ΔViSQOL (``upband[visqol]``).
 """
 
 from __future__ import annotations
