@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from upband.analysis import Bandwidth, detect_bandwidth
-from upband.analysis.bandwidth import OWN_MIN_CUTOFF_HZ, OWN_SLOPE_DB
+from upband.analysis.bandwidth import OWN_MIN_CUTOFF_HZ
 from upband.degrade.presets import apply
 from upband.enhancement import enhance, load_enhancer
 from upband.errors import SpecError
@@ -47,14 +47,13 @@ CODEC_CONDITIONS = (("versatile", "mp3-32k"), ("versatile", "mp3-64k"),
 
 def reason(found: Bandwidth, codecs: bool = False) -> str:
     """Why the roll-off is taken for the music's own (module doc), or ``""`` if it is not;
-    ``codecs``: only a trend rising into a codec's shelf (``"rising"``)."""
-    if codecs:
-        return "rising" if found.codec != "none" and not found.full_band and \
-            found.rolloff is not None and found.rolloff.slope_db > OWN_SLOPE_DB else ""
-    if not found.own_rolloff:
+    ``codecs``: only a roll-off behind a codec's shelf (where only a rising trend counts)."""
+    if not found.own_rolloff or (codecs and found.codec == "none"):
         return ""
     if found.gentle:
         return "gentle"
+    if found.codec != "none":  # behind a codec's shelf: only the rising trend
+        return "rising"
     return "low" if found.cutoff_hz < OWN_MIN_CUTOFF_HZ else "rising"
 
 

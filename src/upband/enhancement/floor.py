@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from upband.enhancement import spectra
+
 #: The floor: at most a 16-bit file's rounding noise (dB per bin, unit-variance white = 0 dB;
 #: ``10 log10(2^-30 / 12)``) ...
 MAX_DB = -101.0
@@ -53,18 +55,9 @@ def add(band: np.ndarray, power: np.ndarray, floor: np.ndarray, scale: float,
     energy added (floor units)."""
     lacking = np.maximum(floor[..., None] - power, 0.0)
     channels, frames, bins = band.shape  # drawn frame after frame: blocks do not change it
-    noise = phasors(rng, (frames, channels, bins)).transpose(1, 0, 2)
+    noise = spectra.phasors(rng, (frames, channels, bins)).transpose(1, 0, 2)
     band += np.sqrt((lacking * scale).astype(np.float32)) * noise
     return float(np.sum(lacking))
 
 
-def phasors(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Unit-magnitude complex64 values of ``shape`` with phases drawn uniformly from ``rng``:
-    noise whose every bin has the magnitude it is scaled to (the guard's fill, the floor)."""
-    angle = rng.random(shape, dtype=np.float32) * np.float32(2 * np.pi)
-    noise = np.empty(shape, np.complex64)
-    noise.real, noise.imag = np.cos(angle), np.sin(angle)
-    return noise
-
-
-__all__ = ["MAX_DB", "UNDER_DB", "add", "levels", "phasors"]
+__all__ = ["MAX_DB", "UNDER_DB", "add", "levels"]

@@ -249,7 +249,7 @@ class LevelGuard:
         self.cutoff_hz = cutoff_hz
         self.freqs = freqs
         self._rng = np.random.default_rng(0)  # the fill's noise, frame after frame
-        self.floor, self._floor_rng = floor_fill, np.random.default_rng(1)  # and its noise
+        self.floor_fill, self._floor_rng = floor_fill, np.random.default_rng(1)  # and its noise
         self._group, self._share = (np.zeros(channels, np.intp), channels) if joint else \
             (np.arange(channels), 1)  # each channel's group; channels in a group's power
         #: per channel group: the reference band's running peak (dB; None before a frame)
@@ -331,7 +331,7 @@ class LevelGuard:
             have = bands((p_out.sum(axis=0, keepdims=True) if self.joint else p_out)
                          / self.pnorm)
             filled = self._fill(out[..., kc:], 10 ** (self._fill_level(px, ref_db) / 10) - have)
-            if self.floor:  # the input's own floor where the band is fainter (floor.py)
+            if self.floor_fill:  # the input's own floor where the band is fainter (floor.py)
                 level = floor.levels(px[..., self.ref.start - lo:kc - lo], ref_db, self._share)
                 self.stats.energy_fill += OVERLAP * floor.add(
                     out[..., kc:], p_out / self.pnorm + filled[self._group],
@@ -383,7 +383,7 @@ class LevelGuard:
         # every bin of a frame gets the band's magnitude, only the phase is random: a few loud
         # frames (a piece's onsets) carry most of a soft piece's fill, and Gaussian magnitudes
         # would leave their chance peaks in its long-term spectrum
-        noise = floor.phasors(self._rng, (frames, bins))
+        noise = spectra.phasors(self._rng, (frames, bins))
         # noise of power p per bin, overlap-added and analysed again in these frames, has
         # power p / OVERLAP: the amplitude makes up for it
         power = (missing * (OVERLAP * self.pnorm)).astype(np.float32)

@@ -1,12 +1,13 @@
 """Array helpers of the level guard's STFT frames (:mod:`upband.enhancement.guard`): bin
 powers, overlap-add and a running median along the bins, each faster than the obvious NumPy
-call on the guard's shapes (these are most of the time it spends outside its FFTs)."""
+call on the guard's shapes (these are most of the time it spends outside its FFTs), and the
+random-phase noise of its fill and floor."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["median_line", "overlap_add", "power"]
+__all__ = ["median_line", "overlap_add", "phasors", "power"]
 
 
 def median_line(level: np.ndarray, width: int) -> np.ndarray:
@@ -40,3 +41,12 @@ def power(spec: np.ndarray, joint: bool) -> np.ndarray:
     p = np.square(spec.real)
     p += np.square(spec.imag)
     return p.sum(axis=0, keepdims=True) if joint else p
+
+
+def phasors(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Unit-magnitude complex64 values of ``shape`` with phases drawn uniformly from ``rng``:
+    noise whose every bin has the magnitude it is scaled to (the guard's fill, the floor)."""
+    angle = rng.random(shape, dtype=np.float32) * np.float32(2 * np.pi)
+    noise = np.empty(shape, np.complex64)
+    noise.real, noise.imag = np.cos(angle), np.sin(angle)
+    return noise
